@@ -1,0 +1,55 @@
+# The verbs a person types. `make run` and `make test` work on a fresh machine: they create .venv.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MODEL_URI ?= artifacts/models
+PORT ?= 8000
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: help setup run train serve test test-all lint format bench bench-training bench-serving synth clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[serving,training,dev,infra]'
+	touch $@
+
+setup: $(STAMP) ## create .venv and install everything
+
+run: $(STAMP) ## quick fine-tune on the embedded IMDB -> export ONNX int8 -> serve on localhost
+	$(BIN)/python -m training --profile quick --output $(MODEL_URI) --overwrite
+	$(MAKE) serve MODEL_URI=$(MODEL_URI)
+
+train: $(STAMP) ## the full recipe (3 epochs, lr 2e-5, batch 16); pass ARGS="..." for more flags
+	$(BIN)/python -m training --output $(MODEL_URI) $(ARGS)
+
+serve: $(STAMP) ## serve MODEL_URI (bundle dir, runs root or s3:// URI) on 127.0.0.1:$(PORT)
+	MODEL_URI=$(MODEL_URI) PORT=$(PORT) $(BIN)/python -m function.local
+
+test: $(STAMP) ## the default test suite (CPU, offline)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP) ## the default suite plus slow checks
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+lint: $(STAMP) ## ruff lint + format check
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+bench: bench-training bench-serving ## every benchmark; summaries in bench/results/
+
+bench-training: $(STAMP) ## training throughput vs the naive recipe, and the quick profile
+	$(BIN)/python -m bench.training
+
+bench-serving: $(STAMP) ## ONNX serving vs the transformers pipeline
+	$(BIN)/python -m bench.serving
+
+clean:
+	rm -rf $(VENV) runs artifacts cdk.out node_modules .pytest_cache .ruff_cache

@@ -1,0 +1,153 @@
+"""The model bundle: the one contract between training (writes it) and serving (reads it).
+
+A bundle is a directory holding `model.onnx`, `tokenizer.json`, a model card, metrics and plots,
+described by `manifest.json`: format version, labels, encoder settings, and the sha256 and size of
+every other file. The manifest is written last; a directory without one is not a bundle.
+Serving calls `verify_bundle` before it answers: a bundle that fails is never served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from contract.encoder import EncoderConfig
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+MODEL_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+REQUIRED_FILES = (MODEL_FILE, TOKENIZER_FILE)
+# The pointer written beside the runs once a run passes the quality gate.
+LATEST_POINTER = "latest.json"
+
+
+class BundleError(Exception):
+    """A bundle is missing, incomplete, tampered with or of an unknown format."""
+
+
+@dataclass
+class Manifest:
+    run_id: str
+    labels: list[str]
+    encoder: dict[str, Any]
+    files: dict[str, dict[str, Any]]
+    base_model: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    training_args: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    library_versions: dict[str, str] = field(default_factory=dict)
+    created_at: str = ""
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def encoder_config(self) -> EncoderConfig:
+        return EncoderConfig.from_dict(self.encoder)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Manifest:
+        if not isinstance(data, dict):
+            raise BundleError(f"{MANIFEST} must hold a JSON object")
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise BundleError(
+                f"{MANIFEST} has format_version {version!r}; this code reads version "
+                f"{FORMAT_VERSION}. Re-export the bundle with this version of the training job."
+            )
+        missing = [k for k in ("run_id", "labels", "encoder", "files") if k not in data]
+        if missing:
+            raise BundleError(f"{MANIFEST} lacks required keys: {', '.join(missing)}")
+        labels = data["labels"]
+        if not (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) for x in labels)):
+            raise BundleError(f"{MANIFEST}: labels must be a list of at least two names")
+        files = data["files"]
+        if not isinstance(files, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("sha256"), str) and isinstance(v.get("size"), int)
+            for v in files.values()
+        ):
+            raise BundleError(f"{MANIFEST}: files must map each name to {{sha256, size}}")
+        for name in REQUIRED_FILES:
+            if name not in files:
+                raise BundleError(f"{MANIFEST} does not list the required file {name}")
+        for name in files:
+            if name.startswith(("/", "\\")) or ".." in Path(name).parts:
+                raise BundleError(f"{MANIFEST} lists a path outside the bundle: {name}")
+        try:
+            EncoderConfig.from_dict(data["encoder"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"{MANIFEST}: invalid encoder settings: {exc}") from exc
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def bundle_files(bundle_dir: Path) -> list[str]:
+    """Every file of the bundle except the manifest, as sorted POSIX relative paths."""
+    return sorted(
+        p.relative_to(bundle_dir).as_posix()
+        for p in bundle_dir.rglob("*")
+        if p.is_file() and p.relative_to(bundle_dir).as_posix() != MANIFEST
+    )
+
+
+def write_manifest(bundle_dir: str | Path, manifest: Manifest) -> Manifest:
+    """Fills `manifest.files` from what is in the directory and writes it (atomically) last."""
+    bundle_dir = Path(bundle_dir)
+    manifest.files = {
+        name: {"sha256": sha256_file(bundle_dir / name), "size": (bundle_dir / name).stat().st_size}
+        for name in bundle_files(bundle_dir)
+    }
+    Manifest.from_dict(manifest.to_dict())  # never write a manifest we would refuse to read
+    tmp = bundle_dir / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, bundle_dir / MANIFEST)
+    return manifest
+
+
+def read_manifest(bundle_dir: str | Path) -> Manifest:
+    path = Path(bundle_dir) / MANIFEST
+    if not path.is_file():
+        raise BundleError(
+            f"{path} not found: not a bundle, or an upload that did not finish "
+            "(the manifest is written last)"
+        )
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path} is not valid JSON: {exc}") from exc
+    return Manifest.from_dict(data)
+
+
+def verify_bundle(bundle_dir: str | Path) -> Manifest:
+    """Checks the manifest and the size and sha256 of every file it lists; raises `BundleError`
+    naming the first file that is missing or differs."""
+    bundle_dir = Path(bundle_dir)
+    manifest = read_manifest(bundle_dir)
+    for name, expected in sorted(manifest.files.items()):
+        path = bundle_dir / name
+        if not path.is_file():
+            raise BundleError(f"{name}: listed in the manifest but missing from {bundle_dir}")
+        size = path.stat().st_size
+        if size != expected["size"]:
+            raise BundleError(f"{name}: size {size} differs from the manifest's {expected['size']}")
+        digest = sha256_file(path)
+        if digest != expected["sha256"]:
+            raise BundleError(
+                f"{name}: sha256 {digest[:12]}… differs from the manifest's "
+                f"{expected['sha256'][:12]}… (corrupted or modified)"
+            )
+    return manifest

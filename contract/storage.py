@@ -1,0 +1,292 @@
+"""Where bundles live: a local directory or an S3 prefix, with the same layout in both.
+
+    <root>/<run-id>/manifest.json, model.onnx, tokenizer.json, ...   one published run
+    <root>/latest.json                                              {"run_id": ...} once it passed
+
+Publishing writes every file first and `manifest.json` last, and moves `latest.json` only after
+that, so a reader never sees a half-published run: a run without a manifest is refused.
+S3 goes through boto3's transfer manager (multipart, retries); boto3 honours AWS_ENDPOINT_URL,
+which is how tests point it at a real S3 server on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from contract.bundle import LATEST_POINTER, MANIFEST, BundleError, bundle_files, verify_bundle
+
+log = logging.getLogger(__name__)
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+Progress = Callable[[int], None]
+
+
+class StorageError(Exception):
+    """A location that is malformed, unreachable or not writable."""
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    prefix: str  # without leading or trailing slash; may be empty
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+    def key(self, *parts: str) -> str:
+        return "/".join(p.strip("/") for p in (self.prefix, *parts) if p.strip("/"))
+
+    def child(self, name: str) -> S3Location:
+        return S3Location(self.bucket, self.key(name))
+
+
+def is_s3(uri: str | os.PathLike[str]) -> bool:
+    return str(uri).startswith("s3://")
+
+
+def parse_s3_uri(uri: str) -> S3Location:
+    """`s3://bucket/some/prefix` -> S3Location; raises StorageError naming what is wrong."""
+    if not uri.startswith("s3://"):
+        raise StorageError(f"{uri!r} is not an s3:// URI; write it as s3://<bucket>/<prefix>")
+    rest = uri[len("s3://") :]
+    bucket, _, prefix = rest.partition("/")
+    if not _BUCKET_RE.match(bucket) or ".." in bucket:
+        raise StorageError(
+            f"{uri!r}: {bucket!r} is not a valid S3 bucket name (3-63 characters: lower-case "
+            "letters, digits, dots and hyphens); write it as s3://<bucket>/<prefix>"
+        )
+    prefix = prefix.strip("/")
+    if "//" in prefix or any(part in (".", "..") for part in prefix.split("/") if prefix):
+        raise StorageError(f"{uri!r}: the prefix has empty or relative path parts")
+    return S3Location(bucket, prefix)
+
+
+def s3_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", config=Config(retries={"max_attempts": 5, "mode": "standard"}))
+
+
+def _transfer_config() -> Any:
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024)
+
+
+def _pointer(run_id: str, manifest_sha256: str) -> bytes:
+    body = {
+        "run_id": run_id,
+        "manifest_sha256": manifest_sha256,
+        "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return (json.dumps(body, indent=2) + "\n").encode()
+
+
+# ---------------------------------------------------------------- preflight
+
+
+def check_writable(destination: str, client: Any = None) -> None:
+    """Fails fast, before any training, when the destination cannot be written."""
+    if is_s3(destination):
+        loc = parse_s3_uri(destination)
+        client = client or s3_client()
+        probe = loc.key(f".write-probe-{uuid.uuid4().hex}")
+        try:
+            client.put_object(Bucket=loc.bucket, Key=probe, Body=b"")
+            client.delete_object(Bucket=loc.bucket, Key=probe)
+        except Exception as exc:
+            raise StorageError(
+                f"cannot write to {loc.uri}: {exc}. Check the bucket exists and your credentials "
+                "(AWS_PROFILE / AWS_ACCESS_KEY_ID) may write to it"
+            ) from exc
+        return
+    root = Path(destination)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".write-probe-"):
+            pass
+    except OSError as exc:
+        raise StorageError(f"cannot write to {root}: {exc}") from exc
+
+
+# ---------------------------------------------------------------- publish
+
+
+def publish_bundle(
+    bundle_dir: str | Path,
+    destination: str,
+    run_id: str,
+    *,
+    update_latest: bool,
+    client: Any = None,
+    progress: Progress | None = None,
+) -> str:
+    """Publishes a verified bundle to `<destination>/<run_id>/`; returns that location.
+
+    The manifest goes last and `latest.json` moves only when `update_latest` is set."""
+    bundle_dir = Path(bundle_dir)
+    manifest = verify_bundle(bundle_dir)  # never publish something serving would refuse
+    if manifest.run_id != run_id:
+        raise BundleError(f"bundle run_id {manifest.run_id!r} differs from {run_id!r}")
+    from contract.bundle import sha256_file
+
+    manifest_sha = sha256_file(bundle_dir / MANIFEST)
+    if is_s3(destination):
+        return _publish_s3(bundle_dir, parse_s3_uri(destination), run_id, manifest_sha,
+                           update_latest, client or s3_client(), progress)
+    return _publish_local(bundle_dir, Path(destination), run_id, manifest_sha, update_latest)
+
+
+def _publish_local(bundle_dir: Path, root: Path, run_id: str, manifest_sha: str,
+                   update_latest: bool) -> str:
+    target = root / run_id
+    if target.exists():
+        raise StorageError(f"{target} already exists; run ids are never overwritten")
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{run_id}.", dir=root))
+    try:
+        for name in bundle_files(bundle_dir):
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(bundle_dir / name, staging / name)
+        shutil.copy2(bundle_dir / MANIFEST, staging / MANIFEST)
+        os.replace(staging, target)  # the run appears whole or not at all
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if update_latest:
+        tmp = root / f".{LATEST_POINTER}.{uuid.uuid4().hex}"
+        tmp.write_bytes(_pointer(run_id, manifest_sha))
+        os.replace(tmp, root / LATEST_POINTER)
+    return str(target)
+
+
+def _publish_s3(bundle_dir: Path, root: S3Location, run_id: str, manifest_sha: str,
+                update_latest: bool, client: Any, progress: Progress | None) -> str:
+    run = root.child(run_id)
+    if client.list_objects_v2(Bucket=run.bucket, Prefix=run.key(MANIFEST), MaxKeys=1).get("KeyCount"):
+        raise StorageError(f"{run.uri} is already published; run ids are never overwritten")
+    config = _transfer_config()
+    uploaded: list[str] = []
+    try:
+        for name in bundle_files(bundle_dir):
+            key = run.key(name)
+            client.upload_file(str(bundle_dir / name), run.bucket, key, Config=config,
+                               Callback=progress)
+            uploaded.append(key)
+        client.upload_file(str(bundle_dir / MANIFEST), run.bucket, run.key(MANIFEST),
+                           Config=config, Callback=progress)
+    except BaseException:
+        # No manifest was written, so nothing here can be served; tidy up what did land.
+        log.error("upload to %s failed; removing %d partial objects", run.uri, len(uploaded))
+        for key in uploaded:
+            try:
+                client.delete_object(Bucket=run.bucket, Key=key)
+            except Exception:  # the original failure matters more than the tidy-up
+                log.warning("could not remove partial object s3://%s/%s", run.bucket, key)
+        raise
+    if update_latest:
+        client.put_object(Bucket=root.bucket, Key=root.key(LATEST_POINTER),
+                          Body=_pointer(run_id, manifest_sha), ContentType="application/json")
+    return run.uri
+
+
+# ---------------------------------------------------------------- fetch
+
+
+def _read_pointer(raw: bytes, where: str) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
+            raise ValueError("no run_id")
+    except ValueError as exc:
+        raise BundleError(f"{where} is not a valid pointer: {exc}") from exc
+    if "/" in data["run_id"] or data["run_id"] in ("", ".", ".."):
+        raise BundleError(f"{where} names an invalid run id {data['run_id']!r}")
+    return data
+
+
+def resolve_local(path: str | Path) -> Path:
+    """A bundle dir, a runs root holding latest.json, or a latest.json file -> the bundle dir."""
+    path = Path(path)
+    if path.is_file() and path.name == LATEST_POINTER:
+        return path.parent / _read_pointer(path.read_bytes(), str(path))["run_id"]
+    if path.is_dir() and not (path / MANIFEST).exists() and (path / LATEST_POINTER).is_file():
+        return resolve_local(path / LATEST_POINTER)
+    return path
+
+
+def fetch_bundle(uri: str, cache_dir: str | Path, *, client: Any = None) -> Path:
+    """Returns a local, verified bundle directory for a local path or an s3:// URI (a run prefix,
+    a runs root with latest.json, or the latest.json itself). S3 runs are downloaded once into
+    `cache_dir`; a cached copy is re-verified, and fetched again if it fails."""
+    if not is_s3(uri):
+        local = resolve_local(uri)
+        verify_bundle(local)
+        return local
+    loc = parse_s3_uri(uri)
+    client = client or s3_client()
+    if loc.prefix.endswith(LATEST_POINTER) or _exists(client, loc.bucket, loc.key(LATEST_POINTER)):
+        pointer_key = loc.prefix if loc.prefix.endswith(LATEST_POINTER) else loc.key(LATEST_POINTER)
+        raw = client.get_object(Bucket=loc.bucket, Key=pointer_key)["Body"].read()
+        run_id = _read_pointer(raw, f"s3://{loc.bucket}/{pointer_key}")["run_id"]
+        parent = pointer_key.rpartition("/")[0]
+        loc = S3Location(loc.bucket, f"{parent}/{run_id}".strip("/"))
+    target = Path(cache_dir) / loc.bucket / loc.prefix
+    try:
+        return _verified(target)
+    except BundleError:
+        pass
+    staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=_mkdir(target.parent)))
+    try:
+        manifest_key = loc.key(MANIFEST)
+        if not _exists(client, loc.bucket, manifest_key):
+            raise BundleError(
+                f"{loc.uri} has no {MANIFEST}: not a published run, or an upload that did not finish"
+            )
+        client.download_file(loc.bucket, manifest_key, str(staging / MANIFEST))
+        from contract.bundle import read_manifest
+
+        for name in read_manifest(staging).files:  # only what the manifest lists
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(loc.bucket, loc.key(name), str(staging / name),
+                                 Config=_transfer_config())
+        verify_bundle(staging)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _verified(path: Path) -> Path:
+    verify_bundle(path)
+    return path
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _exists(client: Any, bucket: str, key: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+        return True
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise StorageError(f"cannot read s3://{bucket}/{key}: {exc}") from exc
