@@ -65,11 +65,17 @@ class Manifest:
         if missing:
             raise BundleError(f"{MANIFEST} lacks required keys: {', '.join(missing)}")
         labels = data["labels"]
-        if not (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) for x in labels)):
+        if not (
+            isinstance(labels, list)
+            and len(labels) >= 2
+            and all(isinstance(x, str) for x in labels)
+        ):
             raise BundleError(f"{MANIFEST}: labels must be a list of at least two names")
         files = data["files"]
         if not isinstance(files, dict) or not all(
-            isinstance(v, dict) and isinstance(v.get("sha256"), str) and isinstance(v.get("size"), int)
+            isinstance(v, dict)
+            and isinstance(v.get("sha256"), str)
+            and isinstance(v.get("size"), int)
             for v in files.values()
         ):
             raise BundleError(f"{MANIFEST}: files must map each name to {{sha256, size}}")

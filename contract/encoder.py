@@ -33,9 +33,7 @@ class EncoderConfig:
 
     def __post_init__(self) -> None:
         if self.truncation not in TRUNCATIONS:
-            raise ValueError(
-                f"truncation must be one of {TRUNCATIONS}, got {self.truncation!r}"
-            )
+            raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {self.truncation!r}")
         if self.max_length < 8:
             raise ValueError(f"max_length must be at least 8, got {self.max_length}")
         if self.truncation == "head+tail" and not 0 < self.head_tokens < self.max_length - 4:

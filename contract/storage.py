@@ -83,7 +83,9 @@ def s3_client() -> Any:
 def _transfer_config() -> Any:
     from boto3.s3.transfer import TransferConfig
 
-    return TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024)
+    return TransferConfig(
+        multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024
+    )
 
 
 def _pointer(run_id: str, manifest_sha256: str) -> bytes:
@@ -145,18 +147,27 @@ def publish_bundle(
 
     manifest_sha = sha256_file(bundle_dir / MANIFEST)
     if is_s3(destination):
-        return _publish_s3(bundle_dir, parse_s3_uri(destination), run_id, manifest_sha,
-                           update_latest, client or s3_client(), progress)
+        return _publish_s3(
+            bundle_dir,
+            parse_s3_uri(destination),
+            run_id,
+            manifest_sha,
+            update_latest,
+            client or s3_client(),
+            progress,
+        )
     return _publish_local(bundle_dir, Path(destination), run_id, manifest_sha, update_latest)
 
 
-def _publish_local(bundle_dir: Path, root: Path, run_id: str, manifest_sha: str,
-                   update_latest: bool) -> str:
+def _publish_local(
+    bundle_dir: Path, root: Path, run_id: str, manifest_sha: str, update_latest: bool
+) -> str:
     target = root / run_id
     if target.exists():
         raise StorageError(f"{target} already exists; run ids are never overwritten")
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{run_id}.", dir=root))
+    staging.chmod(0o755)  # mkdtemp makes it private; a published run is readable like any dir
     try:
         for name in bundle_files(bundle_dir):
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
@@ -172,21 +183,36 @@ def _publish_local(bundle_dir: Path, root: Path, run_id: str, manifest_sha: str,
     return str(target)
 
 
-def _publish_s3(bundle_dir: Path, root: S3Location, run_id: str, manifest_sha: str,
-                update_latest: bool, client: Any, progress: Progress | None) -> str:
+def _publish_s3(
+    bundle_dir: Path,
+    root: S3Location,
+    run_id: str,
+    manifest_sha: str,
+    update_latest: bool,
+    client: Any,
+    progress: Progress | None,
+) -> str:
     run = root.child(run_id)
-    if client.list_objects_v2(Bucket=run.bucket, Prefix=run.key(MANIFEST), MaxKeys=1).get("KeyCount"):
+    if client.list_objects_v2(Bucket=run.bucket, Prefix=run.key(MANIFEST), MaxKeys=1).get(
+        "KeyCount"
+    ):
         raise StorageError(f"{run.uri} is already published; run ids are never overwritten")
     config = _transfer_config()
     uploaded: list[str] = []
     try:
         for name in bundle_files(bundle_dir):
             key = run.key(name)
-            client.upload_file(str(bundle_dir / name), run.bucket, key, Config=config,
-                               Callback=progress)
+            client.upload_file(
+                str(bundle_dir / name), run.bucket, key, Config=config, Callback=progress
+            )
             uploaded.append(key)
-        client.upload_file(str(bundle_dir / MANIFEST), run.bucket, run.key(MANIFEST),
-                           Config=config, Callback=progress)
+        client.upload_file(
+            str(bundle_dir / MANIFEST),
+            run.bucket,
+            run.key(MANIFEST),
+            Config=config,
+            Callback=progress,
+        )
     except BaseException:
         # No manifest was written, so nothing here can be served; tidy up what did land.
         log.error("upload to %s failed; removing %d partial objects", run.uri, len(uploaded))
@@ -197,8 +223,12 @@ def _publish_s3(bundle_dir: Path, root: S3Location, run_id: str, manifest_sha: s
                 log.warning("could not remove partial object s3://%s/%s", run.bucket, key)
         raise
     if update_latest:
-        client.put_object(Bucket=root.bucket, Key=root.key(LATEST_POINTER),
-                          Body=_pointer(run_id, manifest_sha), ContentType="application/json")
+        client.put_object(
+            Bucket=root.bucket,
+            Key=root.key(LATEST_POINTER),
+            Body=_pointer(run_id, manifest_sha),
+            ContentType="application/json",
+        )
     return run.uri
 
 
@@ -260,8 +290,9 @@ def fetch_bundle(uri: str, cache_dir: str | Path, *, client: Any = None) -> Path
 
         for name in read_manifest(staging).files:  # only what the manifest lists
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(loc.bucket, loc.key(name), str(staging / name),
-                                 Config=_transfer_config())
+            client.download_file(
+                loc.bucket, loc.key(name), str(staging / name), Config=_transfer_config()
+            )
         verify_bundle(staging)
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)

@@ -1,0 +1,85 @@
+"""ONNX Runtime inference over the shared encoder: the path serving answers with, and the one
+the training job's parity gate checks, so the gate measures what users get. Torch-free."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from contract.bundle import MODEL_FILE, TOKENIZER_FILE, Manifest
+from contract.encoder import Encoded, TextEncoder
+
+
+def available_cpus() -> int:
+    """CPUs this process may really use (affinity and cgroup quota), not the host's count."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        count = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            count = min(count, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+class OnnxClassifier:
+    """An ONNX Runtime session plus the encoder a bundle was trained with."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        encoder: TextEncoder,
+        labels: Sequence[str],
+        threads: int | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or available_cpus()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(
+            str(model_path), options, providers=["CPUExecutionProvider"]
+        )
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        self.encoder = encoder
+        self.labels = list(labels)
+
+    @classmethod
+    def from_bundle(
+        cls,
+        bundle_dir: str | Path,
+        manifest: Manifest,
+        threads: int | None = None,
+        model_file: str = MODEL_FILE,
+    ) -> OnnxClassifier:
+        bundle_dir = Path(bundle_dir)
+        encoder = TextEncoder.from_file(bundle_dir / TOKENIZER_FILE, manifest.encoder_config)
+        return cls(bundle_dir / model_file, encoder, manifest.labels, threads)
+
+    def logits(self, encoded: Sequence[Encoded], batch_size: int = 32) -> np.ndarray:
+        """Logits in input order; batches are formed from length-sorted inputs so each pads
+        only to its own longest member."""
+        out = np.zeros((len(encoded), len(self.labels)), dtype=np.float32)
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            feed = self.encoder.pad([encoded[i] for i in idx])
+            feed = {k: v for k, v in feed.items() if k in self.input_names}
+            out[idx] = self.session.run(["logits"], feed)[0]
+        return out
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        return softmax(self.logits(self.encoder.encode_batch(texts), batch_size))

