@@ -6,6 +6,7 @@ Reads top to bottom: parse -> data -> encode -> train -> evaluate -> export -> r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -115,10 +116,8 @@ def library_versions() -> dict[str, str]:
         "datasets",
         "scikit-learn",
     ):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             out[name] = version(name)
-        except PackageNotFoundError:
-            pass
     return out
 
 
