@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODEL_URI ?= artifacts/models
 PORT ?= 8000
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+include mk/infra.mk
 
 .PHONY: help setup run train serve test test-all lint format bench bench-training bench-serving synth clean
 
@@ -31,10 +32,10 @@ train: $(STAMP) ## the full recipe (3 epochs, lr 2e-5, batch 16); pass ARGS="...
 serve: $(STAMP) ## serve MODEL_URI (bundle dir, runs root or s3:// URI) on 127.0.0.1:$(PORT)
 	MODEL_URI=$(MODEL_URI) PORT=$(PORT) $(BIN)/python -m function.local
 
-test: $(STAMP) ## the default test suite (CPU, offline)
+test: $(STAMP) $(TEST_DEPS) ## the default test suite (CPU, offline)
 	$(BIN)/python -m pytest -q
 
-test-all: $(STAMP) ## the default suite plus slow checks
+test-all: $(STAMP) $(TEST_DEPS) ## the default suite plus slow checks
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 lint: $(STAMP) ## ruff lint + format check

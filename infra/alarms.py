@@ -1,0 +1,116 @@
+"""CloudWatch alarms on the API and the function, with an optional SNS topic to notify."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+PERIOD = Duration.minutes(5)
+
+
+class ServiceAlarms(Construct):
+    """5xx rate and p99 latency on the API stage; throttles and errors on the function."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: apigw.Stage,
+        function: lambda_.IFunction,
+        server_error_rate_percent: float,
+        p99_latency_ms: int,
+        throttles: int,
+        errors: int,
+        notify: bool,
+        email: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        missing = cloudwatch.TreatMissingData.NOT_BREACHING  # no traffic is not an outage
+        self.server_error_rate = cloudwatch.Alarm(
+            self,
+            "ServerErrorRate",
+            alarm_description=f"More than {server_error_rate_percent}% of API requests got a 5xx",
+            # The average of 5XXError (0 or 1 per request) is the fraction of requests that failed.
+            metric=stage.metric_server_error(statistic="Average", period=PERIOD),
+            threshold=server_error_rate_percent / 100,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=missing,
+        )
+        self.latency = cloudwatch.Alarm(
+            self,
+            "P99Latency",
+            alarm_description=f"API p99 latency above {p99_latency_ms} ms in 2 of 3 periods",
+            metric=stage.metric_latency(statistic="p99", period=PERIOD),
+            threshold=p99_latency_ms,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,  # one cold start alone should not page anyone
+            treat_missing_data=missing,
+        )
+        self.throttles = cloudwatch.Alarm(
+            self,
+            "Throttles",
+            alarm_description="The function refused invocations: concurrency is exhausted",
+            metric=function.metric_throttles(statistic="Sum", period=PERIOD),
+            threshold=throttles,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=missing,
+        )
+        self.errors = cloudwatch.Alarm(
+            self,
+            "FunctionErrors",
+            alarm_description="The function failed invocations (crashes, timeouts, bad bundles)",
+            metric=function.metric_errors(statistic="Sum", period=PERIOD),
+            threshold=errors,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=missing,
+        )
+        self.alarms = [self.server_error_rate, self.latency, self.throttles, self.errors]
+
+        self.topic: sns.Topic | None = None
+        if notify or email:
+            self.topic = self._topic(email)
+            action = cw_actions.SnsAction(self.topic)
+            for alarm in self.alarms:
+                alarm.add_alarm_action(action)
+                alarm.add_ok_action(action)
+
+    def _topic(self, email: str | None) -> sns.Topic:
+        # CloudWatch cannot publish to a topic under the AWS-managed SNS key, so the topic gets a
+        # customer-managed key that lets CloudWatch use it.
+        key = kms.Key(
+            self,
+            "TopicKey",
+            description="Encrypts the sentiment API alarm topic",
+            enable_key_rotation=True,
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarms",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
+        topic = sns.Topic(
+            self,
+            "Topic",
+            display_name="Sentiment API alarms",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        if email:
+            topic.add_subscription(subscriptions.EmailSubscription(email))
+        return topic

@@ -1,0 +1,161 @@
+"""The serving function: the container image built from function/Dockerfile, with its role and logs.
+
+The image's build context is the repository root (the Dockerfile copies contract/ and function/),
+so the asset is everything there except what IMAGE_CONTEXT leaves out.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from aws_cdk import Duration, IgnoreMode, RemovalPolicy
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = "function/Dockerfile"
+# Docker-style ignore rules over the repository root: only what the image copies goes into the
+# asset (and its hash), so a retrain, a test or a virtualenv change never rebuilds the image.
+IMAGE_CONTEXT = [
+    "*",
+    "!contract",
+    "!function",
+    "**/__pycache__",
+    "**/*.pyc",
+]
+# The logical id that `sam local invoke <id>` and the docs use; keep it stable.
+FUNCTION_LOGICAL_ID = "SentimentFunction"
+LIVE_ALIAS = "live"
+
+_ARCHITECTURES = {
+    "x86_64": (lambda_.Architecture.X86_64, ecr_assets.Platform.LINUX_AMD64),
+    "arm64": (lambda_.Architecture.ARM_64, ecr_assets.Platform.LINUX_ARM64),
+}
+
+
+class InferenceFunction(Construct):
+    """A DockerImageFunction that may read `<model bucket>/<model prefix>/*` and nothing else."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        model_bucket: s3.IBucket,
+        model_prefix: str,
+        model_uri: str,
+        memory_mb: int,
+        timeout_seconds: int,
+        architecture: str,
+        reserved_concurrency: int | None,
+        provisioned_concurrency: int,
+        log_level: str,
+        log_retention: logs.RetentionDays,
+        cors_origins: tuple[str, ...],
+        max_texts: int | None,
+        max_chars: int | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        arch, platform = _ARCHITECTURES[architecture]
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # Our own role instead of AWSLambdaBasicExecutionRole: that managed policy may write to
+        # every log group in the account.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Sentiment function: its own log group, read-only on the model prefix",
+        )
+        environment = {
+            "MODEL_URI": model_uri,
+            "LOG_LEVEL": log_level,
+            "CORS_ORIGINS": ",".join(cors_origins),
+        }
+        if max_texts is not None:
+            environment["MAX_TEXTS"] = str(max_texts)
+        if max_chars is not None:
+            environment["MAX_CHARS"] = str(max_chars)
+
+        self.function = lambda_.DockerImageFunction(
+            self,
+            "Function",
+            code=lambda_.DockerImageCode.from_image_asset(
+                directory=str(REPO_ROOT),
+                file=DOCKERFILE,
+                exclude=IMAGE_CONTEXT,
+                ignore_mode=IgnoreMode.DOCKER,
+                platform=platform,
+            ),
+            description="Sentiment analysis: ONNX Runtime behind FastAPI/Mangum",
+            architecture=arch,
+            memory_size=memory_mb,
+            timeout=Duration.seconds(timeout_seconds),
+            reserved_concurrent_executions=reserved_concurrency,
+            environment=environment,
+            role=self.role,
+            log_group=self.log_group,
+        )
+        cfn_function = self.function.node.default_child
+        cfn_function.override_logical_id(FUNCTION_LOGICAL_ID)
+
+        self.log_group.grant_write(self.role)
+        self._grant_model_read(model_bucket, model_prefix)
+
+        # What API Gateway invokes: the `live` alias when environments are kept warm (provisioned
+        # concurrency lives on an alias or version), else the function itself.
+        self.alias: lambda_.Alias | None = None
+        self.target: lambda_.IFunction = self.function
+        if provisioned_concurrency > 0:
+            self.alias = lambda_.Alias(
+                self,
+                "LiveAlias",
+                alias_name=LIVE_ALIAS,
+                version=self.function.current_version,
+                provisioned_concurrent_executions=provisioned_concurrency,
+            )
+            self.target = self.alias
+
+        NagSuppressions.add_resource_suppressions(
+            self.role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="Bundles are published as <prefix>/<run-id>/<file> by the training "
+                    "job; the function reads any run under the model prefix (rollback is a "
+                    "change of MODEL_URI) and nothing else in the bucket.",
+                    applies_to=[{"regex": f"/^Resource::.*/{re.escape(model_prefix)}/\\*$/"}],
+                ),
+            ],
+            apply_to_children=True,
+        )
+
+    def _grant_model_read(self, bucket: s3.IBucket, prefix: str) -> None:
+        """GetObject under the prefix, and ListBucket only for keys under it: ListBucket turns a
+        missing latest.json into a 404 (instead of a 403) that the function can explain."""
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadModelBundles",
+                actions=["s3:GetObject"],
+                resources=[bucket.arn_for_objects(f"{prefix}/*")],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListModelBundles",
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
+            )
+        )

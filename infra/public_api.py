@@ -1,0 +1,172 @@
+"""The public HTTPS API: an API Gateway REST API proxying every path to the function.
+
+REST rather than HTTP API because the optional API-key mode needs usage plans, which only REST
+APIs have (docs/deploy.md has the whole comparison).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+
+class PublicApi(Construct):
+    """Stage throttling, JSON access logs, execution logs for errors, optional CORS and auth."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: lambda_.IFunction,
+        stage_name: str,
+        throttle_rate_limit: float,
+        throttle_burst_limit: int,
+        cors_origins: tuple[str, ...],
+        auth_mode: str,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        cors = (
+            apigw.CorsOptions(
+                allow_origins=list(cors_origins),
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=apigw.Cors.DEFAULT_HEADERS,
+            )
+            if cors_origins
+            else None
+        )
+        method_options = apigw.MethodOptions(
+            api_key_required=auth_mode == "apiKey",
+            authorization_type=(
+                apigw.AuthorizationType.IAM if auth_mode == "iam" else apigw.AuthorizationType.NONE
+            ),
+        )
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            # CloudWatch metrics are keyed by this name: one per stack, so stacks never mix.
+            rest_api_name=f"{Stack.of(self).stack_name}-api",
+            description="Sentiment analysis API",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Execution logs (below) need the account-wide API Gateway -> CloudWatch role.
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            default_cors_preflight_options=cors,
+            default_method_options=method_options,
+            deploy_options=apigw.StageOptions(
+                stage_name=stage_name,
+                throttling_rate_limit=throttle_rate_limit,
+                throttling_burst_limit=throttle_burst_limit,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # full request logs would copy user text into logs
+                metrics_enabled=True,
+            ),
+        )
+        # RestApi adds an `Endpoint` output of its own; the stack's ApiUrl output replaces it.
+        self.api.node.try_remove_child("Endpoint")
+
+        integration = apigw.LambdaIntegration(handler, proxy=True)
+        self.api.root.add_method("ANY", integration)
+        self.api.root.add_proxy(default_integration=integration, any_method=True)
+
+        self.api_key: apigw.IApiKey | None = None
+        if auth_mode == "apiKey":
+            self.api_key = self.api.add_api_key("ApiKey", description="Sentiment API client key")
+            plan = self.api.add_usage_plan(
+                "UsagePlan",
+                description="Every key gets the stage's rate and burst",
+                throttle=apigw.ThrottleSettings(
+                    rate_limit=throttle_rate_limit, burst_limit=throttle_burst_limit
+                ),
+                api_stages=[
+                    apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)
+                ],
+            )
+            plan.add_api_key(self.api_key)
+
+        self._suppress(auth_mode)
+
+    def _suppress(self, auth_mode: str) -> None:
+        suppressions = [
+            NagPackSuppression(
+                id="AwsSolutions-APIG2",
+                reason="The function validates every body with its pydantic schema (limits on "
+                "count and length) and answers 422; a second JSON schema here would drift from it.",
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-APIG3",
+                reason="WAF is a per-deployment choice with a fixed monthly cost; stage throttling "
+                "(and usage plans in apiKey mode) bound abuse. Attach a web ACL to the stage when "
+                "the API faces untrusted traffic at scale.",
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM4",
+                reason="The account-level API Gateway logging role uses AWS's "
+                "AmazonAPIGatewayPushToCloudWatchLogs policy, the documented setup for execution "
+                "logs.",
+                applies_to=[
+                    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                    "AmazonAPIGatewayPushToCloudWatchLogs"
+                ],
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-COG4",
+                reason="No Cognito user pool: callers are anonymous, API-key or IAM clients "
+                "(context authMode), not end users who sign in.",
+            ),
+        ]
+        if auth_mode == "none":
+            suppressions.append(
+                NagPackSuppression(
+                    id="AwsSolutions-APIG4",
+                    reason="A public endpoint by choice (authMode=none); authMode=apiKey or "
+                    "authMode=iam turns authorization on.",
+                )
+            )
+        elif auth_mode == "apiKey":
+            suppressions.append(
+                NagPackSuppression(
+                    id="AwsSolutions-APIG4",
+                    reason="authMode=apiKey: every method requires a key bound to the usage plan. "
+                    "AWS does not count API keys as authorization (they identify and meter "
+                    "clients); authMode=iam is the mode for callers that must be authenticated.",
+                )
+            )
+        else:
+            for method in self.api.methods:
+                if method.http_method == "OPTIONS":
+                    NagSuppressions.add_resource_suppressions(
+                        method,
+                        [
+                            NagPackSuppression(
+                                id="AwsSolutions-APIG4",
+                                reason="CORS preflight: browsers send OPTIONS without "
+                                "credentials, and API Gateway answers it with headers only, "
+                                "never calling the function.",
+                            )
+                        ],
+                    )
+        NagSuppressions.add_resource_suppressions(self.api, suppressions, apply_to_children=True)

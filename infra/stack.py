@@ -1,0 +1,106 @@
+"""The one stack: bucket, training role, function, API, alarms, and the outputs people need."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Annotations, CfnOutput, Stack
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.alarms import ServiceAlarms
+from infra.artifacts_bucket import ArtifactsBucket
+from infra.config import API_INTEGRATION_TIMEOUT_S, ServiceConfig
+from infra.inference_function import InferenceFunction
+from infra.public_api import PublicApi
+from infra.training_role import TrainingRole
+
+
+class SentimentStack(Stack):
+    """Wires the constructs together; every setting comes from `config`."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: ServiceConfig, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        storage = ArtifactsBucket(
+            self, "Artifacts", noncurrent_version_days=config.noncurrent_version_days
+        )
+        training = TrainingRole(self, "Training", bucket=storage.bucket)
+
+        location = config.model_location
+        model_bucket: s3.IBucket = (
+            s3.Bucket.from_bucket_name(self, "ModelBucket", location.bucket)
+            if location.bucket
+            else storage.bucket
+        )
+        service = InferenceFunction(
+            self,
+            "Inference",
+            model_bucket=model_bucket,
+            model_prefix=config.model_read_prefix,
+            model_uri=location.uri(model_bucket.bucket_name),
+            memory_mb=config.memory_mb,
+            timeout_seconds=config.timeout_seconds,
+            architecture=config.architecture,
+            reserved_concurrency=config.reserved_concurrency,
+            provisioned_concurrency=config.provisioned_concurrency,
+            log_level=config.log_level,
+            log_retention=config.log_retention,
+            cors_origins=config.cors_origins,
+            max_texts=config.max_texts,
+            max_chars=config.max_chars,
+        )
+        if config.timeout_seconds > API_INTEGRATION_TIMEOUT_S:
+            Annotations.of(service).add_warning_v2(
+                "sentiment:timeout",
+                f"timeoutSeconds={config.timeout_seconds}: API Gateway answers 504 after "
+                f"{API_INTEGRATION_TIMEOUT_S} s, so requests never see the extra time",
+            )
+        api = PublicApi(
+            self,
+            "Public",
+            handler=service.target,
+            stage_name=config.stage_name,
+            throttle_rate_limit=config.throttle_rate_limit,
+            throttle_burst_limit=config.throttle_burst_limit,
+            cors_origins=config.cors_origins,
+            auth_mode=config.auth_mode,
+            log_retention=config.log_retention,
+        )
+        alarms = ServiceAlarms(
+            self,
+            "Alarms",
+            stage=api.api.deployment_stage,
+            function=service.function,
+            server_error_rate_percent=config.alarm_5xx_rate_percent,
+            p99_latency_ms=config.alarm_p99_latency_ms,
+            throttles=config.alarm_throttles,
+            errors=config.alarm_errors,
+            notify=config.alarm_topic,
+            email=config.alarm_email,
+        )
+
+        CfnOutput(self, "ApiUrl", value=api.api.url, description="Base URL of the API stage")
+        CfnOutput(
+            self,
+            "ArtifactsBucketName",
+            value=storage.bucket.bucket_name,
+            description="Training publishes bundles to s3://<this>/" + config.model_read_prefix,
+        )
+        CfnOutput(self, "FunctionName", value=service.function.function_name)
+        CfnOutput(
+            self,
+            "TrainingRoleArn",
+            value=training.role.role_arn,
+            description="The role SageMaker training jobs run as",
+        )
+        if api.api_key is not None:
+            CfnOutput(
+                self,
+                "ApiKeyId",
+                value=api.api_key.key_id,
+                description="aws apigateway get-api-key --include-value --api-key <this>",
+            )
+        if alarms.topic is not None:
+            CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)

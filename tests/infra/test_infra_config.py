@@ -1,0 +1,126 @@
+"""Context validation: every bad value stops synth with a message that names the key and the fix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from infra.config import ConfigError, ServiceConfig
+
+
+class FakeNode:
+    """Stands in for `app.node`: the two context readers ServiceConfig uses."""
+
+    def __init__(self, context: dict[str, Any]) -> None:
+        self.context = context
+
+    def try_get_context(self, key: str) -> Any:
+        return self.context.get(key)
+
+    def get_all_context(self) -> dict[str, Any]:
+        return dict(self.context)
+
+
+def config(**context: Any) -> ServiceConfig:
+    return ServiceConfig.from_context(FakeNode(context))
+
+
+def test_defaults_are_valid() -> None:
+    cfg = config()
+    assert cfg.architecture == "x86_64"
+    assert cfg.model_location.bucket is None
+    assert cfg.model_location.key == "models/latest.json"
+    assert cfg.reserved_concurrency is None
+    assert cfg.provisioned_concurrency == 0
+    assert cfg.auth_mode == "none"
+
+
+def test_strings_from_the_command_line_are_typed() -> None:
+    cfg = config(
+        memoryMb="4096",
+        throttleRateLimit="12.5",
+        alarmTopic="true",
+        reservedConcurrency="null",
+        corsOrigins="https://a.example.com, https://b.example.com",
+    )
+    assert cfg.memory_mb == 4096
+    assert cfg.throttle_rate_limit == 12.5
+    assert cfg.alarm_topic is True
+    assert cfg.reserved_concurrency is None
+    assert cfg.cors_origins == ("https://a.example.com", "https://b.example.com")
+
+
+def test_json_lists_and_typed_values_from_cdk_json() -> None:
+    cfg = config(corsOrigins=["*"], memoryMb=1024, alarmTopic=False)
+    assert cfg.cors_origins == ("*",)
+    assert cfg.memory_mb == 1024
+    assert cfg.alarm_topic is False
+
+
+def test_full_s3_uri_in_another_bucket() -> None:
+    cfg = config(modelUri="s3://other-bucket/models/run-1/")
+    assert cfg.model_location.bucket == "other-bucket"
+    assert cfg.model_location.key == "models/run-1"
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"modelUri": "s3:/bucket/models/x"}, "'modelUri'.*no empty, relative"),
+        ({"modelUri": "https://example.com/models/x"}, "'modelUri'.*not https://"),
+        ({"modelUri": "s3://Bad_Bucket/models/x"}, "'modelUri'.*valid bucket name"),
+        ({"modelUri": "models/../secrets"}, "'modelUri'.*relative"),
+        ({"modelUri": "s3://bucket"}, "'modelUri'.*no empty"),
+        ({"modelUri": "data/latest.json"}, "'modelUri'.*under modelPrefix 'models'"),
+        ({"modelPrefix": "/"}, "'modelPrefix'"),
+        ({"architecture": "x86"}, "'architecture' is 'x86': expected one of x86_64, arm64"),
+        ({"architecture": "aarch64"}, "one of x86_64, arm64"),
+        ({"reservedConcurrency": "-1"}, "'reservedConcurrency' is -1: expected 0 or more"),
+        ({"provisionedConcurrency": -2}, "'provisionedConcurrency' is -2: expected 0 \\(off\\)"),
+        (
+            {"reservedConcurrency": 2, "provisionedConcurrency": 3},
+            "at most reservedConcurrency \\(2\\); raise reservedConcurrency",
+        ),
+        ({"memoryMb": 64}, "'memoryMb' is 64: expected .* 128 to 10240"),
+        ({"memoryMb": "lots"}, "'memoryMb' is 'lots': expected a whole number"),
+        ({"memoryMb": 1.5}, "'memoryMb' is 1.5: expected a whole number"),
+        ({"timeoutSeconds": 0}, "'timeoutSeconds'"),
+        ({"logLevel": "verbose"}, "'logLevel'.*one of DEBUG, INFO, WARNING, ERROR"),
+        ({"logRetentionDays": 10}, "'logRetentionDays' is 10: expected one of 1, 3, 5"),
+        ({"corsOrigins": "https://app.example.com/"}, "'corsOrigins'.*no path or trailing"),
+        ({"corsOrigins": "app.example.com"}, "'corsOrigins'"),
+        ({"stageName": "prod-1"}, "'stageName'"),
+        ({"throttleRateLimit": 0}, "'throttleRateLimit'"),
+        ({"throttleBurstLimit": "-5"}, "'throttleBurstLimit'"),
+        ({"authMode": "cognito"}, "'authMode' is 'cognito': expected one of none, apiKey, iam"),
+        ({"alarmTopic": "maybe"}, "'alarmTopic' is 'maybe': expected true or false"),
+        ({"alarmEmail": "not-an-address"}, "'alarmEmail'"),
+        ({"alarm5xxRatePercent": 0}, "'alarm5xxRatePercent'"),
+        ({"alarmErrors": 0}, "'alarmErrors'"),
+        ({"maxTexts": 0}, "'maxTexts'"),
+        ({"stackName": "1stack"}, "'stackName'"),
+        ({"memorymb": 4096}, "'memorymb' is not a setting; did you mean 'memoryMb'"),
+        ({"architechture": "arm64"}, "did you mean 'architecture'"),
+    ],
+)
+def test_invalid_context_names_the_fix(context: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config(**context)
+
+
+def test_cdk_keys_and_unrelated_keys_are_not_typos() -> None:
+    config(
+        **{
+            "@aws-cdk/core:checkSecretUsage": True,
+            "aws:cdk:enable-path-metadata": True,
+            "acknowledged-issue-numbers": [1234],
+        }
+    )
+
+
+def test_invalid_context_fails_the_real_app(app_builder: Callable[..., Any]) -> None:
+    """The same error comes out of `infra.app.build`, i.e. out of `cdk synth`."""
+    with pytest.raises(ConfigError, match="'architecture' is 'sparc'"):
+        app_builder({"architecture": "sparc"})
