@@ -195,10 +195,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments)
 
     if is_main_process():
         check_writable(job.output)  # before hours of training, not after
+    splits = load_splits(data_args, job.seed)  # bad data fails before anything is written
     run_id = prepare_output_dir(job)
     work = Path(job.output_dir)
     labels = [x.strip() for x in data_args.label_names.split(",")]
-    splits = load_splits(data_args, job.seed)
     test_labels = splits.test["label"].to_numpy()
 
     trainer, encoder, torch_probs = train_and_predict(model_args, data_args, job, splits, work)
