@@ -257,13 +257,16 @@ def resolve_local(path: str | Path) -> Path:
     return path
 
 
-def fetch_bundle(uri: str, cache_dir: str | Path, *, client: Any = None) -> Path:
+def fetch_bundle(
+    uri: str, cache_dir: str | Path, *, client: Any = None, serving_only: bool = False
+) -> Path:
     """Returns a local, verified bundle directory for a local path or an s3:// URI (a run prefix,
     a runs root with latest.json, or the latest.json itself). S3 runs are downloaded once into
-    `cache_dir`; a cached copy is re-verified, and fetched again if it fails."""
+    `cache_dir`; a cached copy is re-verified, and fetched again if it fails. `serving_only`
+    skips the files serving never reads (the training checkpoint)."""
     if not is_s3(uri):
         local = resolve_local(uri)
-        verify_bundle(local)
+        verify_bundle(local, serving_only=serving_only)
         return local
     loc = parse_s3_uri(uri)
     client = client or s3_client()
@@ -275,7 +278,8 @@ def fetch_bundle(uri: str, cache_dir: str | Path, *, client: Any = None) -> Path
         loc = S3Location(loc.bucket, f"{parent}/{run_id}".strip("/"))
     target = Path(cache_dir) / loc.bucket / loc.prefix
     try:
-        return _verified(target)
+        verify_bundle(target, serving_only=serving_only)
+        return target
     except BundleError:
         pass
     staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=_mkdir(target.parent)))
@@ -288,22 +292,19 @@ def fetch_bundle(uri: str, cache_dir: str | Path, *, client: Any = None) -> Path
         client.download_file(loc.bucket, manifest_key, str(staging / MANIFEST))
         from contract.bundle import read_manifest
 
-        for name in read_manifest(staging).files:  # only what the manifest lists
+        manifest = read_manifest(staging)
+        wanted = manifest.served_files() if serving_only else manifest.files
+        for name in wanted:  # only what the manifest lists
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             client.download_file(
                 loc.bucket, loc.key(name), str(staging / name), Config=_transfer_config()
             )
-        verify_bundle(staging)
+        verify_bundle(staging, serving_only=serving_only)
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-def _verified(path: Path) -> Path:
-    verify_bundle(path)
-    return path
 
 
 def _mkdir(path: Path) -> Path:

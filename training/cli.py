@@ -1,5 +1,6 @@
 """python -m training [flags | config.json]   fine-tune -> evaluate -> export -> publish
 python -m training verify <bundle dir | s3 uri>   check a bundle's manifest and every sha256
+python -m training launch --image_uri ... [--wait] [flags]   the same job on SageMaker (GPU)
 
 Reads top to bottom: parse -> data -> encode -> train -> evaluate -> export -> report -> publish.
 """
@@ -14,10 +15,11 @@ import secrets
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from contract.bundle import BundleError, Manifest, verify_bundle, write_manifest
 from contract.storage import StorageError, check_writable, fetch_bundle, publish_bundle
@@ -35,6 +37,7 @@ from training.data import DataError
 
 log = logging.getLogger("training")
 RUN_FILE = "run.json"
+T = TypeVar("T")
 
 
 def setup_logging() -> None:
@@ -77,8 +80,40 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def on_main_process(work: Callable[[], T]) -> T:
+    """Runs `work` on the main process only and hands its result to every process of a torchrun
+    job; an ArgumentError there is raised in every process, so none waits for one that quit."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return work()
+    import torch.distributed as dist
+    from accelerate import PartialState
+
+    from training.finetune import ddp_backend
+
+    # The Trainer starts the process group only when it builds its arguments, which is too late
+    # here; it reuses this one (same backend: NCCL on GPUs, gloo on CPUs).
+    backend = ddp_backend()
+    PartialState(cpu=backend == "gloo", backend=backend)
+    outcome: list[Any] = [None]
+    if is_main_process():
+        try:
+            outcome = [("ok", work())]
+        except ArgumentError as exc:
+            outcome = [("error", str(exc))]
+    dist.broadcast_object_list(outcome, src=0)
+    kind, value = outcome[0]
+    if kind == "error":
+        raise ArgumentError(value)
+    return value
+
+
 def prepare_output_dir(job: JobArguments) -> str:
-    """Checks the working directory and returns the run id (kept across --resume)."""
+    """Checks the working directory and returns the run id (kept across --resume). Under torchrun
+    only the main process looks at the directory and changes it; the others get its run id."""
+    return on_main_process(lambda: _prepare_output_dir(job))
+
+
+def _prepare_output_dir(job: JobArguments) -> str:
     work = Path(job.output_dir)
     run_file = work / RUN_FILE
     if job.resume:
@@ -94,12 +129,10 @@ def prepare_output_dir(job: JobArguments) -> str:
                 f"{work} is not empty: pass --overwrite to start over, --resume to "
                 "continue its last checkpoint, or another --output_dir"
             )
-        if is_main_process():
-            shutil.rmtree(work)
+        shutil.rmtree(work)
     run_id = job.run_id or (datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3))
-    if is_main_process():
-        work.mkdir(parents=True, exist_ok=True)
-        run_file.write_text(json.dumps({"run_id": run_id}) + "\n")
+    work.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps({"run_id": run_id}) + "\n")
     return run_id
 
 
@@ -202,8 +235,19 @@ def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments)
     test_labels = splits.test["label"].to_numpy()
 
     trainer, encoder, torch_probs = train_and_predict(model_args, data_args, job, splits, work)
+    other = "head" if data_args.truncation == "head+tail" else "head+tail"
+    other_probs = None
+    if job.compare_truncation:  # before the main-only part: every process takes part in training
+        _, _, other_probs = train_and_predict(
+            model_args,
+            replace(data_args, truncation=other),
+            replace(job, resume=False),
+            splits,
+            work / f"compare-{other.replace('+', '-')}",
+            save=False,
+        )
     if not trainer.is_world_process_zero():
-        return 0  # only the main process exports and publishes
+        return 0  # only the main process exports and publishes; nothing below is collective
     metrics: dict[str, Any] = {"torch": classification_metrics(test_labels, torch_probs)}
     log.info("test metrics (torch fp32): %s", metrics["torch"])
 
@@ -236,16 +280,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments)
             test_texts,
             test_labels.tolist(),
         )
-    if job.compare_truncation:
-        other = "head" if data_args.truncation == "head+tail" else "head+tail"
-        _, _, other_probs = train_and_predict(
-            model_args,
-            replace(data_args, truncation=other),
-            replace(job, resume=False),
-            splits,
-            work / f"compare-{other.replace('+', '-')}",
-            save=False,
-        )
+    if other_probs is not None:
         metrics["truncation_comparison"] = {
             data_args.truncation: metrics["torch"],
             other: classification_metrics(test_labels, other_probs),
@@ -346,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["verify"]:
         return verify_command(argv[1:])
+    if argv[:1] == ["launch"]:
+        from training.launch import launch_command
+
+        return launch_command(argv[1:])
     from training.export import ParityError
     from training.finetune import ModelLoadError
 

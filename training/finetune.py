@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -127,10 +128,18 @@ def compute_metrics(pred: Any) -> dict[str, float]:
     return classification_metrics(pred.label_ids, softmax(logits))
 
 
+def ddp_backend() -> str | None:
+    """The torchrun process group's backend: NCCL on GPUs, gloo on CPUs; None on one process."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return None
+    return "nccl" if torch.cuda.is_available() else "gloo"
+
+
 def training_arguments(
     job: JobArguments, output_dir: str, *, evaluate: bool = True, save: bool = True
 ) -> TrainingArguments:
     gpu = torch.cuda.is_available()
+    backend = ddp_backend()
     bf16 = gpu and torch.cuda.is_bf16_supported()
     return TrainingArguments(
         output_dir=output_dir,
@@ -159,7 +168,25 @@ def training_arguments(
         dataloader_pin_memory=gpu,
         report_to="none",
         disable_tqdm=not job.progress,
+        # accelerate goes data-parallel on CPUs only when told to use them; otherwise each
+        # torchrun process would train alone and publish its own bundle.
+        use_cpu=backend == "gloo",
+        ddp_backend=backend,
+        # Sequence classifiers return a per-batch mean loss and ignore num_items_in_batch; left on,
+        # this multiplies that mean by the number of processes (a doubled loss on two).
+        average_tokens_across_devices=False,
     )
+
+
+class OrderedEvalTrainer(Trainer):
+    """Evaluation and prediction in dataset order. With length grouping on, transformers 5 also
+    length-groups (and so shuffles) evaluation batches, which would misalign test predictions
+    with their labels."""
+
+    def _get_eval_sampler(self, eval_dataset: Dataset) -> torch.utils.data.Sampler | None:
+        if eval_dataset is None or self.args.world_size > 1:
+            return None  # accelerate shards in order and gathers back in order
+        return torch.utils.data.SequentialSampler(eval_dataset)
 
 
 def build_trainer(
@@ -171,7 +198,7 @@ def build_trainer(
     metrics: Callable[[Any], dict[str, float]] = compute_metrics,
     pad_to: int | None = None,
 ) -> Trainer:
-    return Trainer(
+    return OrderedEvalTrainer(
         model=model,
         args=args,
         train_dataset=train,

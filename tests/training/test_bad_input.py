@@ -11,16 +11,29 @@ from tests.conftest import TINY_ARGS, run_cli
 
 
 def reviews(n: int = 40, labels=("negative", "positive")) -> pd.DataFrame:
-    return pd.DataFrame({
-        "review": [f"review number {i} with some words" for i in range(n)],
-        "sentiment": [labels[i % len(labels)] for i in range(n)],
-    })
+    return pd.DataFrame(
+        {
+            "review": [f"review number {i} with some words" for i in range(n)],
+            "sentiment": [labels[i % len(labels)] for i in range(n)],
+        }
+    )
 
 
 def run_on(tmp_path, dataset, *extra) -> int:
-    return run_cli(*TINY_ARGS, "--dataset", str(dataset), "--text_column", "review",
-                   "--label_column", "sentiment", "--output", str(tmp_path / "models"),
-                   "--output_dir", str(tmp_path / "work"), *extra)
+    return run_cli(
+        *TINY_ARGS,
+        "--dataset",
+        str(dataset),
+        "--text_column",
+        "review",
+        "--label_column",
+        "sentiment",
+        "--output",
+        str(tmp_path / "models"),
+        "--output_dir",
+        str(tmp_path / "work"),
+        *extra,
+    )
 
 
 def assert_nothing_published(tmp_path):
@@ -32,15 +45,27 @@ def assert_nothing_published(tmp_path):
     ("frame", "suffix", "extra", "message"),
     [
         (reviews().drop(columns="review"), ".csv", (), "no column 'review'"),
-        (reviews().drop(columns="sentiment"), ".jsonl", (), "name the right one with --label_column"),
+        (
+            reviews().drop(columns="sentiment"),
+            ".jsonl",
+            (),
+            "name the right one with --label_column",
+        ),
         (reviews(labels=("positive",)), ".csv", (), "only one class"),
         (reviews().iloc[:0], ".csv", (), "the dataset is empty"),
         (reviews(labels=("negative", "meh")), ".parquet", (), "unknown labels ['meh']"),
         (reviews(labels=(0, 7)), ".csv", (), "unknown labels ['7']"),
         (reviews(n=3), ".csv", (), "cannot split off a stratified"),
     ],
-    ids=["no-text-column", "no-label-column", "one-class", "empty", "unknown-label",
-         "label-out-of-range", "too-few-rows"],
+    ids=[
+        "no-text-column",
+        "no-label-column",
+        "one-class",
+        "empty",
+        "unknown-label",
+        "label-out-of-range",
+        "too-few-rows",
+    ],
 )
 def test_bad_data_is_refused(tmp_path, caplog, frame, suffix, extra, message):
     path = tmp_path / f"data{suffix}"
@@ -104,8 +129,15 @@ def test_unwritable_s3_destination_fails_before_training(tmp_path, caplog, s3):
 
 
 def test_model_that_cannot_be_loaded_offline_names_the_embedded_default(tmp_path, caplog):
-    code = run_cli(*TINY_ARGS, "--model_name_or_path", "some-org/model-that-is-not-here",
-                   "--output", str(tmp_path / "models"), "--output_dir", str(tmp_path / "w"))
+    code = run_cli(
+        *TINY_ARGS,
+        "--model_name_or_path",
+        "some-org/model-that-is-not-here",
+        "--output",
+        str(tmp_path / "models"),
+        "--output_dir",
+        str(tmp_path / "w"),
+    )
     assert code == 2
     assert "--model_name_or_path embedded" in caplog.text
     assert_nothing_published(tmp_path)
@@ -126,8 +158,14 @@ def test_model_that_cannot_be_loaded_offline_names_the_embedded_default(tmp_path
     ],
 )
 def test_conflicting_or_invalid_flags(tmp_path, caplog, flags, message):
-    code = run_cli(*TINY_ARGS, *flags, "--output", str(tmp_path / "models"),
-                   "--output_dir", str(tmp_path / "w"))
+    code = run_cli(
+        *TINY_ARGS,
+        *flags,
+        "--output",
+        str(tmp_path / "models"),
+        "--output_dir",
+        str(tmp_path / "w"),
+    )
     assert code == 2
     assert message in caplog.text
     assert_nothing_published(tmp_path)
@@ -142,9 +180,19 @@ def test_unknown_key_in_config_file(tmp_path, caplog):
 
 def test_parity_failure_publishes_nothing(tmp_path, caplog):
     # An impossible gate (drop must be below -1 point) forces the failure path.
-    code = run_cli(*TINY_ARGS, "--max_accuracy_drop", "-0.01", "--baseline", "false",
-                   "--save_hf_checkpoint", "false", "--output", str(tmp_path / "models"),
-                   "--output_dir", str(tmp_path / "w"))
+    code = run_cli(
+        *TINY_ARGS,
+        "--max_accuracy_drop",
+        "-0.01",
+        "--baseline",
+        "false",
+        "--save_hf_checkpoint",
+        "false",
+        "--output",
+        str(tmp_path / "models"),
+        "--output_dir",
+        str(tmp_path / "w"),
+    )
     assert code == 4
     assert "fails the parity gate" in caplog.text and "Nothing was published" in caplog.text
     assert_nothing_published(tmp_path)

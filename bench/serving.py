@@ -1,0 +1,371 @@
+"""Serving benchmark: our ONNX Runtime app against the transformers pipeline on torch, side by
+side in one run, on the same fine-tuned model.
+
+    make bench-serving                     # bundle from MODEL_URI (default artifacts/models)
+    python -m bench.serving --bundle <bundle dir> [--hf-model <bundle>/hf] [--http-seconds 30]
+
+The peer is `pipeline("text-classification")` on torch, as the serverless BERT samples serve.
+Each side runs in its own fresh processes: cold start (new process -> first prediction; ours
+through the Lambda handler), warm latency for one median-length IMDB review, throughput on
+batches of 32 reviews, peak resident memory, and the installed size of its serving
+dependencies. Then our HTTP server under bounded concurrent load on loopback. Ratios are "times
+better than the peer". Writes bench/results/serving.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench.reviews import imdb_reviews, median_review
+
+log = logging.getLogger("bench.serving")
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "serving.json"
+PEER_DEPS = ("torch", "transformers")
+BATCH = 32
+TARGETS = {  # the issue's targets, as "times better than the peer"
+    "cold_start_ratio": 10.0,
+    "warm_p50_ratio": 2.0,
+    "batch_throughput_ratio": 2.0,
+    "rss_ratio": 3.0,
+    "deps_size_ratio": 5.0,
+}
+
+
+# ----------------------------------------------------------------- workers (fresh processes)
+
+
+def _v2_event(body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": "2.0", "routeKey": "$default", "rawPath": "/predict", "rawQueryString": "",
+        "headers": {"content-type": "application/json", "host": "localhost"},
+        "requestContext": {"http": {"method": "POST", "path": "/predict", "protocol": "HTTP/1.1",
+                                    "sourceIp": "127.0.0.1", "userAgent": "bench"},
+                           "requestId": "bench", "routeKey": "$default", "stage": "$default"},
+        "body": json.dumps(body), "isBase64Encoded": False,
+    }  # fmt: skip
+
+
+def worker(side: str, bundle: Path, hf_model: Path, start: float, full: bool) -> dict[str, Any]:
+    """Runs in a new process; `start` is the parent's clock just before it spawned us."""
+    text = median_review()
+    if side == "ours":
+        os.environ["MODEL_URI"] = str(bundle)
+        os.environ.setdefault("LOG_LEVEL", "WARNING")
+        from function.handler import app, handler
+
+        response = handler(_v2_event({"text": text}), None)
+        assert response["statusCode"] == 200, response["body"]
+        cold = time.time() - start
+        predictor = app.state.model.predictor
+
+        def one(texts: list[str]) -> object:
+            return predictor.run(texts)
+
+        batch_call = one
+    else:
+        from transformers import pipeline
+
+        max_length = json.loads((bundle / "manifest.json").read_text())["encoder"]["max_length"]
+        pipe = pipeline("text-classification", model=str(hf_model), device="cpu")
+        kwargs = {"truncation": True, "max_length": max_length}
+        pipe(text, **kwargs)
+        cold = time.time() - start
+
+        def one(texts: list[str]) -> object:
+            return pipe(texts, **kwargs)
+
+        def batch_call(texts: list[str]) -> object:
+            return pipe(texts, batch_size=BATCH, **kwargs)
+
+    result: dict[str, Any] = {"cold_start_s": cold}
+    if not full:
+        return result
+    for _ in range(5):
+        one([text])
+    times = []
+    for _ in range(50):
+        t = time.perf_counter()
+        one([text])
+        times.append((time.perf_counter() - t) * 1e3)
+    times.sort()
+    batches = [[t for t, _ in imdb_reviews(BATCH, seed=100 + i)] for i in range(4)]
+    batch_call(batches[0])  # warm-up
+    t = time.perf_counter()
+    for b in batches[1:]:
+        batch_call(b)
+    elapsed = time.perf_counter() - t
+    result.update(
+        warm_p50_ms=statistics.median(times),
+        warm_p95_ms=times[int(0.95 * len(times)) - 1],
+        batch_reviews_per_s=BATCH * (len(batches) - 1) / elapsed,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+    return result
+
+
+def spawn(side: str, bundle: Path, hf_model: Path, full: bool) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bench.serving", "--worker", side, "--bundle", str(bundle),
+           "--hf-model", str(hf_model)] + (["--full"] if full else [])  # fmt: skip
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    start = time.time()
+    cmd += ["--start", repr(start)]
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=900)
+    lines = [ln for ln in run.stdout.splitlines() if ln.startswith("WORKER ")]
+    if run.returncode != 0 or not lines:
+        raise RuntimeError(f"{side} worker failed:\n{run.stderr[-3000:]}")
+    return json.loads(lines[-1].removeprefix("WORKER "))
+
+
+# ----------------------------------------------------------------- dependency size
+
+
+def _closure(roots: list[str]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        name = re.split(r"[\s\[<>=!~;(]", todo.pop(), maxsplit=1)[0].lower().replace("_", "-")
+        if not name or name in seen:
+            continue
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        seen.add(name)
+        todo += [r for r in dist.requires or [] if "extra ==" not in r]
+    return seen
+
+
+def _installed_mb(names: set[str]) -> float:
+    total = 0
+    for name in names:
+        dist = metadata.distribution(name)
+        for f in dist.files or []:
+            path = Path(dist.locate_file(f))
+            if path.is_file():
+                total += path.stat().st_size
+    return total / 2**20
+
+
+def deps_sizes() -> dict[str, Any]:
+    """Ours: exactly function/requirements.txt (the image installs it with --no-deps). The peer:
+    torch + transformers with their dependency closure, as the serverless BERT samples install."""
+    ours = {
+        ln.split("==")[0].strip().lower().replace("_", "-")
+        for ln in (REPO / "function" / "requirements.txt").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    }
+    peer = _closure(list(PEER_DEPS))
+    return {"ours_mb": _installed_mb(ours), "peer_mb": _installed_mb(peer),
+            "ours_packages": sorted(ours), "peer_packages": sorted(peer)}  # fmt: skip
+
+
+# ----------------------------------------------------------------- HTTP load
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _load(url: str, body: dict[str, Any], clients: int, seconds: float) -> dict[str, Any]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            t = time.perf_counter()
+            try:
+                r = await client.post(url, json=body)
+                ok = r.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            latencies.append((time.perf_counter() - t) * 1e3)
+            errors += not ok
+
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        began = time.perf_counter()
+        await asyncio.gather(*(client_loop(client) for _ in range(clients)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "http_clients": clients,
+        "http_seconds": round(elapsed, 1),
+        "http_requests": len(latencies),
+        "http_rps": len(latencies) / elapsed,
+        "http_p50_ms": statistics.median(latencies),
+        "http_p99_ms": latencies[max(0, int(0.99 * len(latencies)) - 1)],
+        "http_errors": errors,
+    }
+
+
+def http_load(bundle: Path, clients: int, seconds: float) -> dict[str, Any]:
+    """`python -m function.local` (what `make serve` runs) under `clients` concurrent clients,
+    each posting one median-length review as soon as its previous answer arrives."""
+    import httpx
+
+    port = _free_port()
+    env = {**os.environ, "MODEL_URI": str(bundle), "PORT": str(port), "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen([sys.executable, "-m", "function.local"], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start: {server.stderr.read()[-2000:]}")
+            time.sleep(0.2)
+        return asyncio.run(_load(f"{base}/predict", {"text": median_review()}, clients, seconds))
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+# ----------------------------------------------------------------- report
+
+
+def summarize(ours: dict[str, Any], peer: dict[str, Any], deps: dict[str, Any],
+              http: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
+    ratios = {
+        "cold_start_ratio": peer["cold_start_s"] / ours["cold_start_s"],
+        "warm_p50_ratio": peer["warm_p50_ms"] / ours["warm_p50_ms"],
+        "batch_throughput_ratio": ours["batch_reviews_per_s"] / peer["batch_reviews_per_s"],
+        "rss_ratio": peer["peak_rss_mb"] / ours["peak_rss_mb"],
+        "deps_size_ratio": deps["peer_mb"] / deps["ours_mb"],
+    }
+    return {
+        **{k: round(v, 2) for k, v in ratios.items()},
+        "http_rps": round(http["http_rps"], 1),
+        "http_p99_ms": round(http["http_p99_ms"], 1),
+        "http_errors": http["http_errors"],
+        "targets_met": {k: ratios[k] >= t for k, t in TARGETS.items()},
+        "targets": TARGETS,
+        "ours": {k: round(v, 3) for k, v in ours.items()},
+        "peer": {k: round(v, 3) for k, v in peer.items()},
+        "http": {k: round(v, 2) if isinstance(v, float) else v for k, v in http.items()},
+        "deps": {**deps, "ours_mb": round(deps["ours_mb"], 1), "peer_mb": round(deps["peer_mb"], 1)},
+        "setup": {
+            "bundle": str(args.bundle), "hf_model": str(args.hf_model),
+            "run_id": json.loads((args.bundle / "manifest.json").read_text())["run_id"],
+            "cpus": len(os.sched_getaffinity(0)), "cold_start_repeats": args.repeats,
+            "peer": "transformers pipeline('text-classification'), torch fp32, CPU",
+            "ours": "function.handler (FastAPI + Mangum) on ONNX Runtime, bundle model.onnx",
+            "python": sys.version.split()[0],
+        },
+    }  # fmt: skip
+
+
+def table(summary: dict[str, Any]) -> str:
+    o, p = summary["ours"], summary["peer"]
+    rows = [
+        ("cold start (s)", o["cold_start_s"], p["cold_start_s"], "cold_start_ratio"),
+        ("warm p50 (ms)", o["warm_p50_ms"], p["warm_p50_ms"], "warm_p50_ratio"),
+        ("warm p95 (ms)", o["warm_p95_ms"], p["warm_p95_ms"], None),
+        ("batch of 32 (reviews/s)", o["batch_reviews_per_s"], p["batch_reviews_per_s"],
+         "batch_throughput_ratio"),
+        ("peak RSS (MB)", o["peak_rss_mb"], p["peak_rss_mb"], "rss_ratio"),
+        ("serving deps (MB)", summary["deps"]["ours_mb"], summary["deps"]["peer_mb"],
+         "deps_size_ratio"),
+    ]  # fmt: skip
+    out = [f"{'':26}{'ours':>10}{'peer':>10}{'x better':>10}{'target':>8}"]
+    for name, ours, peer, key in rows:
+        ratio = f"{summary[key]:.1f}" if key else ""
+        target = f">={TARGETS[key]:g}" if key else ""
+        mark = "" if not key else (" ok" if summary["targets_met"][key] else " MISS")
+        out.append(f"{name:26}{ours:>10.2f}{peer:>10.2f}{ratio:>10}{target:>8}{mark}")
+    h = summary["http"]
+    out.append(
+        f"HTTP, {h['http_clients']} clients x {h['http_seconds']} s: {h['http_rps']:.1f} req/s, "
+        f"p50 {h['http_p50_ms']:.1f} ms, p99 {h['http_p99_ms']:.1f} ms, "
+        f"{h['http_errors']} errors"
+    )
+    return "\n".join(out)
+
+
+def default_bundle() -> Path:
+    from contract.storage import resolve_local
+
+    return resolve_local(os.environ.get("MODEL_URI") or REPO / "artifacts" / "models")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bundle", type=Path, help="bundle dir or runs root (default MODEL_URI "
+                        "or artifacts/models)")  # fmt: skip
+    parser.add_argument("--hf-model", type=Path, help="the torch checkpoint (default <bundle>/hf)")
+    parser.add_argument("--repeats", type=int, default=3, help="cold starts per side")
+    parser.add_argument("--http-clients", type=int, default=8)
+    parser.add_argument("--http-seconds", type=float, default=30.0)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--worker", choices=["ours", "peer"], help=argparse.SUPPRESS)
+    parser.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--start", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        result = worker(args.worker, args.bundle, args.hf_model, args.start, args.full)
+        sys.stdout.write("WORKER " + json.dumps(result) + "\n")
+        return 0
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from contract.bundle import verify_bundle
+    from contract.storage import resolve_local
+
+    args.bundle = resolve_local(args.bundle) if args.bundle else default_bundle()
+    verify_bundle(args.bundle)
+    args.hf_model = args.hf_model or args.bundle / "hf"
+    if not (args.hf_model / "config.json").is_file():
+        parser.error(f"{args.hf_model} is not a Hugging Face checkpoint; pass --hf-model")
+
+    log.info("warming the page cache (one untimed start per side)")
+    spawn("ours", args.bundle, args.hf_model, full=False)
+    spawn("peer", args.bundle, args.hf_model, full=False)
+    cold: dict[str, list[float]] = {"ours": [], "peer": []}
+    full: dict[str, dict[str, Any]] = {}
+    for i in range(args.repeats):
+        for side in ("ours", "peer"):  # interleaved, so drift hits both alike
+            last = i == args.repeats - 1
+            result = spawn(side, args.bundle, args.hf_model, full=last)
+            cold[side].append(result["cold_start_s"])
+            if last:
+                full[side] = result
+            log.info("%s run %d: cold start %.2f s", side, i + 1, result["cold_start_s"])
+    for side in full:
+        full[side]["cold_start_s"] = statistics.median(cold[side])
+    log.info("HTTP load: %d clients for %.0f s", args.http_clients, args.http_seconds)
+    http = http_load(args.bundle, args.http_clients, args.http_seconds)
+    summary = summarize(full["ours"], full["peer"], deps_sizes(), http, args)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(summary, indent=2) + "\n")
+    log.info("%s\nwrote %s", table(summary), args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

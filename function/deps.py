@@ -1,0 +1,50 @@
+"""Dependencies shared by the routes, as `Annotated` aliases so signatures read like prose."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from function.config import Settings
+from function.errors import ApiError
+from function.loader import ModelState
+from function.predictor import Predictor
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_model_state(request: Request) -> ModelState:
+    return request.app.state.model
+
+
+def get_predictor(state: Annotated[ModelState, Depends(get_model_state)]) -> Predictor:
+    if state.predictor is None:
+        raise ApiError(503, f"no verified model is loaded: {state.error}")
+    return state.predictor
+
+
+def require_json(request: Request) -> None:
+    """A body that is not declared as JSON is refused before anything parses it."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise ApiError(415, f"unsupported content type {media or 'none'!r}; send application/json")
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ModelStateDep = Annotated[ModelState, Depends(get_model_state)]
+PredictorDep = Annotated[Predictor, Depends(get_predictor)]
+JsonBody = Depends(require_json)
+
+
+def check_limits(texts: list[str], settings: Settings) -> None:
+    """413 for a request within the body-size limit that still asks too much."""
+    if len(texts) > settings.max_texts:
+        raise ApiError(413, f"too many texts: {len(texts)}; the limit is {settings.max_texts}")
+    for i, text in enumerate(texts):
+        if len(text) > settings.max_chars:
+            raise ApiError(
+                413, f"text {i} has {len(text)} characters; the limit is {settings.max_chars}"
+            )

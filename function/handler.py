@@ -1,0 +1,25 @@
+"""The Lambda entry point: `function.handler.handler`.
+
+The app, and with it the verified model, is built at import, which Lambda runs in the init
+phase (outside the handler). Mangum turns API Gateway REST (v1), HTTP API (v2) and function URL
+events, base64 bodies included, into ASGI requests.
+"""
+
+from __future__ import annotations
+
+from function.config import get_settings
+from function.loader import load_model_in_background
+from function.logs import configure_logging
+
+settings = get_settings()
+configure_logging(settings.log_level)
+# Verify and load the bundle while the web stack below is imported (see the loader).
+_loading = load_model_in_background(settings)
+
+from mangum import Mangum  # noqa: E402
+
+from function.main import create_app  # noqa: E402
+
+app = create_app(settings, state=_loading.result())
+# lifespan="off": Mangum would otherwise run startup/shutdown around every invocation.
+handler = Mangum(app, lifespan="off")

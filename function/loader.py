@@ -1,0 +1,76 @@
+"""Loads the bundle once, at start: in Lambda that is the init phase, outside the handler.
+
+A bundle that cannot be fetched or fails verification is never served: the app still starts,
+`/health` reports the reason and predictions answer 503 with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from contract.bundle import BundleError, read_manifest
+from contract.storage import StorageError, fetch_bundle
+from function.config import Settings
+from function.predictor import Predictor
+
+log = logging.getLogger(__name__)
+
+NO_MODEL_URI = "MODEL_URI is not set; point it at a bundle directory or an s3:// run or latest.json"
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """Either a ready predictor or the reason there is none."""
+
+    source: str
+    predictor: Predictor | None = None
+    error: str | None = None
+    load_ms: float = 0.0
+
+    @property
+    def ready(self) -> bool:
+        return self.predictor is not None
+
+
+def load_model(settings: Settings) -> ModelState:
+    uri = settings.model_uri.strip()
+    if not uri:
+        log.error("model not loaded", extra={"reason": NO_MODEL_URI})
+        return ModelState(source="", error=NO_MODEL_URI)
+    start = time.perf_counter()
+    try:
+        # Verifies the sha256 of every file it serves from; hf/ (training checkpoint) is skipped.
+        bundle_dir = fetch_bundle(uri, settings.model_cache_dir, serving_only=True)
+        predictor = Predictor(bundle_dir, read_manifest(bundle_dir), settings.threads)
+    except (BundleError, StorageError) as exc:
+        reason = f"bundle refused: {exc}"
+    except Exception as exc:  # an unreadable model must not take the whole API down
+        log.exception("model load failed", extra={"model_uri": uri})
+        reason = f"model load failed: {type(exc).__name__}: {exc}"
+    else:
+        load_ms = (time.perf_counter() - start) * 1e3
+        log.info(
+            "model loaded",
+            extra={
+                "model_uri": uri,
+                "model_version": predictor.version,
+                "threads": predictor.threads,
+                "load_ms": round(load_ms, 1),
+            },
+        )
+        return ModelState(source=uri, predictor=predictor, load_ms=load_ms)
+    log.error("model not loaded", extra={"model_uri": uri, "reason": reason})
+    return ModelState(source=uri, error=reason)
+
+
+def load_model_in_background(settings: Settings) -> Future[ModelState]:
+    """Starts `load_model` on a thread. The Lambda handler calls this before it imports FastAPI:
+    sha256 hashing and ONNX Runtime's native work release the GIL, so on a multi-vCPU function
+    they overlap the pure-Python imports of the web stack and shorten the cold start."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load")
+    future = pool.submit(load_model, settings)
+    pool.shutdown(wait=False)
+    return future

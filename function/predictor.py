@@ -1,0 +1,69 @@
+"""The predictor: a verified bundle served by ONNX Runtime and the shared text encoder.
+
+Torch-free on purpose: onnxruntime + tokenizers start in well under a second, torch +
+transformers take 6-7 s, which a Lambda cold start pays on every new container. Inference is
+`contract.predictor.OnnxClassifier`, the same code the training job's parity gate checks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from contract.bundle import Manifest
+from contract.encoder import Encoded
+from contract.predictor import OnnxClassifier, softmax
+
+__all__ = ["BatchOutput", "Predictor", "sigmoid", "softmax"]
+
+# Texts are sorted by length and run in chunks of this many, so a short review is not padded to
+# the length of the longest one in a big batch.
+CHUNK_SIZE = 16
+
+
+@dataclass(frozen=True)
+class BatchOutput:
+    """Raw logits in input order, what the encoder did to each text, and where time went."""
+
+    logits: np.ndarray  # [n, num_labels] float32
+    encoded: list[Encoded]
+    tokenize_ms: float
+    inference_ms: float
+
+
+class Predictor:
+    def __init__(self, bundle_dir: Path, manifest: Manifest, threads: int) -> None:
+        self.bundle_dir = bundle_dir
+        self.manifest = manifest
+        self.threads = threads
+        self.classifier = OnnxClassifier.from_bundle(bundle_dir, manifest, threads=threads)
+        self.labels = self.classifier.labels
+        # One run at a time: concurrent runs would each want every core and thrash.
+        self._lock = threading.Lock()
+
+    @property
+    def version(self) -> str:
+        return self.manifest.run_id
+
+    def run(self, texts: Sequence[str]) -> BatchOutput:
+        start = time.perf_counter()
+        encoded = self.classifier.encoder.encode_batch(texts)
+        tokenized = time.perf_counter()
+        with self._lock:
+            logits = self.classifier.logits(encoded, batch_size=CHUNK_SIZE)
+        done = time.perf_counter()
+        return BatchOutput(
+            logits=logits,
+            encoded=encoded,
+            tokenize_ms=(tokenized - start) * 1e3,
+            inference_ms=(done - tokenized) * 1e3,
+        )
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logits))

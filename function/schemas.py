@@ -1,0 +1,121 @@
+"""Request and response bodies. Sizes that depend on Settings (texts per request, characters per
+text) are checked in `function.limits` and answer 413; what is malformed answers 422."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _check_texts(value: object) -> object:
+    """One clear message per mistake, instead of one per branch of `str | list[str]`. A number
+    or an object is never turned into a review."""
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("must be a string or a non-empty list of strings, got an empty list")
+        texts = value
+    elif isinstance(value, str):
+        texts = [value]
+    else:
+        kind = "null" if value is None else type(value).__name__
+        raise ValueError(f"must be a string or a non-empty list of strings, got {kind}")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            kind = "null" if text is None else type(text).__name__
+            raise ValueError(f"text {i} must be a string, got {kind}")
+        # any() stops at the first visible character: cheap for real text.
+        if not any(ch.isprintable() and not ch.isspace() for ch in text):
+            raise ValueError(f"text {i} is empty or whitespace only")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # JSON can carry lone surrogates ("\ud800")
+            raise ValueError(f"text {i} is not valid Unicode: {exc.reason}") from None
+    return value
+
+
+Texts = Annotated[str | list[str], BeforeValidator(_check_texts)]
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Texts = Field(
+        description="One review, or a list of reviews (at most MAX_TEXTS, each at most "
+        "MAX_CHARS characters).",
+        examples=["A moving, beautifully shot film.", ["Loved it.", "A waste of two hours."]],
+    )
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.text] if isinstance(self.text, str) else self.text
+
+
+class Prediction(BaseModel):
+    label: str = Field(description="The most likely label.")
+    score: float = Field(ge=0, le=1, description="Its probability.")
+    scores: dict[str, float] = Field(description="The probability of every label; sums to 1.")
+    num_tokens: int = Field(ge=0, description="Tokens in the text before truncation.")
+    truncated: bool = Field(description="Whether the text was longer than the model reads.")
+
+
+class PredictResponse(BaseModel):
+    model_version: str = Field(description="The run id of the bundle that answered.")
+    predictions: list[Prediction]
+
+
+class HFParameters(BaseModel):
+    # Hugging Face clients may send parameters we do not use (truncation, ...): accept them.
+    model_config = ConfigDict(extra="ignore")
+
+    top_k: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="Return the k best labels; null returns every label."
+    )
+    function_to_apply: Literal["softmax", "sigmoid", "none"] | None = Field(
+        default=None, description="How logits become scores; null means softmax."
+    )
+
+
+class HFRequest(BaseModel):
+    """The Hugging Face Inference API text-classification request."""
+
+    model_config = ConfigDict(extra="ignore")  # e.g. "options": {"wait_for_model": true}
+
+    inputs: Texts = Field(
+        description="One text or a list of texts.", examples=["A moving, beautifully shot film."]
+    )
+    parameters: HFParameters | None = None
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.inputs] if isinstance(self.inputs, str) else self.inputs
+
+
+class HFLabelScore(BaseModel):
+    label: str
+    score: float
+
+
+class ModelInfo(BaseModel):
+    model_version: str
+    base_model: str
+    labels: list[str]
+    encoder: dict[str, Any]
+    metrics: dict[str, Any]
+    created_at: str
+    format_version: int
+    source: str = Field(description="The MODEL_URI the bundle was loaded from.")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    live: bool = True
+    ready: bool = Field(description="A model is loaded and every file's sha256 verified.")
+    model_version: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: str
+    error_type: str

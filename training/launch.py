@@ -1,0 +1,506 @@
+"""python -m training launch --image_uri <image> --stack_outputs cdk.out/outputs.json [--wait] [flags]
+
+Packages contract/ and training/ as sourcedir.tar.gz, uploads it to s3://<bucket>/code/<job>/,
+and creates a SageMaker training job on a GPU instance that runs `python -m training <training
+flags>` (torchrun over every GPU when the instance has several) and publishes the bundle to
+s3://<bucket>/models itself. Any flag that is not a launch flag below is a training flag: it is
+checked against `python -m training --help` here, then handed to the job unchanged.
+Everything is checked before anything is uploaded or created.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import tarfile
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from contract.storage import StorageError, check_writable, is_s3, parse_s3_uri, s3_client
+from training.args import ArgumentError, DataArguments, JobArguments, ModelArguments
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+ENTRY_POINT = "sagemaker_entry.py"
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+TERMINAL = ("Completed", "Failed", "Stopped")
+GPU_FAMILIES = {"p3", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "g4dn", "g5", "g6", "g6e"}
+_ROLE_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_INSTANCE_RE = re.compile(r"^ml\.([a-z][a-z0-9]*)\.(\d*xlarge|large|medium)$")
+_IMAGE_RE = re.compile(
+    r"^\d{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+"
+    r"(:[\w.-]{1,128}|@sha256:[0-9a-f]{64})$"
+)
+_JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+DLC_EXAMPLE = (
+    "763104351884.dkr.ecr.<region>.amazonaws.com/huggingface-pytorch-training:"
+    "2.5.1-transformers4.49.0-gpu-py311-cu124-ubuntu22.04"
+)
+
+
+class LaunchError(Exception):
+    """SageMaker or S3 refused something; the message says what."""
+
+
+@dataclass
+class LaunchArguments:
+    image_uri: str = field(
+        metadata={
+            "help": "Training image (ECR, in the job's region) with Python >= 3.11, PyTorch and "
+            f"CUDA, e.g. the Hugging Face PyTorch training DLC {DLC_EXAMPLE}. "
+            "docs/gpu-training.md lists images per region."
+        }
+    )
+    stack_outputs: str | None = field(
+        default=None,
+        metadata={
+            "help": "Outputs file of the deployed CDK stack (`npx cdk deploy --outputs-file "
+            "cdk.out/outputs.json`): the job's role is its TrainingRoleArn and the bucket its "
+            "ArtifactsBucketName."
+        },
+    )
+    stack_name: str = field(
+        default="SentimentApi", metadata={"help": "Which stack of --stack_outputs to read."}
+    )
+    role_arn: str | None = field(
+        default=None, metadata={"help": "IAM role the job runs as (wins over --stack_outputs)."}
+    )
+    bucket: str | None = field(
+        default=None,
+        metadata={
+            "help": "Artifacts bucket (wins over --stack_outputs): code goes to code/<job>/, "
+            "the bundle to models/ (or the training flag --output s3://...), SageMaker's own "
+            "output to training-jobs/."
+        },
+    )
+    region: str | None = field(
+        default=None, metadata={"help": "AWS region (default: AWS_REGION / your profile's)."}
+    )
+    instance_type: str = field(
+        default="ml.g5.xlarge",
+        metadata={"help": "Instance type; one with several GPUs trains data-parallel on all."},
+    )
+    volume_size_gb: int = field(default=50, metadata={"help": "Instance storage (GB)."})
+    max_runtime_hours: float = field(
+        default=24.0, metadata={"help": "SageMaker stops the job after this long."}
+    )
+    job_name: str | None = field(
+        default=None, metadata={"help": "Training job name (default: sentiment-<UTC time>-<hex>)."}
+    )
+    train_data: str | None = field(
+        default=None,
+        metadata={
+            "help": "s3:// prefix of your CSV / JSONL / Parquet data, mounted as the 'train' "
+            "channel and read as the job's --dataset (default: the embedded IMDB reviews)."
+        },
+    )
+    wait: bool = field(
+        default=False,
+        metadata={
+            "help": "Follow the job's status and logs until it ends; exit non-zero with its "
+            "failure reason if it fails."
+        },
+    )
+    poll_seconds: float = field(default=30.0, metadata={"help": "Status poll interval (--wait)."})
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and as whom the job runs, resolved from the flags and the stack outputs."""
+
+    role_arn: str
+    bucket: str
+    region: str
+    job_name: str
+    output: str  # where the job publishes the bundle
+
+    @property
+    def code_uri(self) -> str:
+        return f"s3://{self.bucket}/code/{self.job_name}/sourcedir.tar.gz"
+
+
+# ---------------------------------------------------------------- flags
+
+
+def parse(argv: list[str]) -> tuple[LaunchArguments, dict[str, str]]:
+    """Launch flags -> LaunchArguments; every other flag -> {training flag: value as given}."""
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(
+        LaunchArguments,
+        prog="python -m training launch",
+        description=__doc__,
+        allow_abbrev=False,  # `--output` must stay a training flag, never a prefix of ours
+    )
+    launch, rest = parser.parse_args_into_dataclasses(
+        argv, return_remaining_strings=True, look_for_args_file=False
+    )
+    return launch, training_hyperparameters(rest)
+
+
+def training_hyperparameters(argv: list[str]) -> dict[str, str]:
+    """`--name value`, `--name=value` or a lone boolean `--name` (true) -> {name: value}."""
+    argv = argv[1:] if argv[:1] == ["--"] else argv
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if not token.startswith("--") or token == "--":
+            raise ArgumentError(
+                f"unexpected argument {token!r}: training flags go to the job as --name value"
+            )
+        name, eq, value = token[2:].partition("=")
+        if not eq:
+            if i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                value = argv[i + 1]
+                i += 1
+            else:
+                value = "true"
+        name = name.replace("-", "_")
+        if name in out:
+            raise ArgumentError(f"--{name} is given twice")
+        out[name] = value
+        i += 1
+    known = {f.name for dc in (ModelArguments, DataArguments, JobArguments) for f in fields(dc)}
+    unknown = sorted(set(out) - known)
+    if unknown:
+        raise ArgumentError(
+            f"unknown flag(s) {', '.join('--' + n for n in unknown)}: neither a launch flag "
+            "(python -m training launch --help) nor a training flag (python -m training --help)"
+        )
+    return out
+
+
+def check_training_flags(hyperparameters: dict[str, str]) -> None:
+    """Parses the flags exactly as the job will (types, choices, combinations)."""
+    from training.cli import parse as parse_training
+
+    parse_training([token for k, v in hyperparameters.items() for token in (f"--{k}", v)])
+
+
+def resolve_target(launch: LaunchArguments, hyperparameters: dict[str, str]) -> Target:
+    import boto3
+
+    outputs = stack_outputs(launch.stack_outputs, launch.stack_name) if launch.stack_outputs else {}
+    role = launch.role_arn or outputs.get("TrainingRoleArn")
+    bucket = launch.bucket or outputs.get("ArtifactsBucketName")
+    if not role:
+        raise ArgumentError(
+            "no role for the job: pass --stack_outputs cdk.out/outputs.json (written by `npx "
+            "cdk deploy --outputs-file cdk.out/outputs.json`) or --role_arn "
+            "arn:aws:iam::<account>:role/..."
+        )
+    if not _ROLE_RE.match(role):
+        raise ArgumentError(
+            f"--role_arn {role!r} is not an IAM role ARN (arn:aws:iam::<id>:role/..)"
+        )
+    if not bucket:
+        raise ArgumentError(
+            "no artifacts bucket: pass --stack_outputs cdk.out/outputs.json or --bucket"
+        )
+    parse_s3_uri(f"s3://{bucket}")  # a malformed name fails here, with the rule
+    output = hyperparameters.get("output", f"s3://{bucket}/models")
+    if not is_s3(output):
+        raise ArgumentError(
+            f"--output {output!r}: the job's disk is gone when it ends; publish to s3://..."
+        )
+    parse_s3_uri(output)
+
+    match = _INSTANCE_RE.match(launch.instance_type)
+    if not match:
+        raise ArgumentError(
+            f"--instance_type {launch.instance_type!r} is not a SageMaker instance type "
+            "(ml.<family>.<size>, e.g. ml.g5.xlarge)"
+        )
+    if match.group(1) not in GPU_FAMILIES:
+        log.warning("%s has no GPU: the job will train on CPUs, slowly", launch.instance_type)
+    image = _IMAGE_RE.match(launch.image_uri)
+    if not image:
+        raise ArgumentError(
+            f"--image_uri {launch.image_uri!r} is not an ECR image URI with a tag; "
+            f"e.g. {DLC_EXAMPLE}"
+        )
+    region = launch.region or boto3.session.Session().region_name
+    if not region:
+        raise ArgumentError("no AWS region: pass --region or set AWS_REGION")
+    if image.group(1) != region:
+        raise ArgumentError(
+            f"--image_uri is in {image.group(1)} but the job runs in {region}: SageMaker pulls "
+            f"training images from its own region; use {DLC_EXAMPLE.replace('<region>', region)}"
+        )
+    if launch.volume_size_gb < 1 or launch.max_runtime_hours <= 0 or launch.poll_seconds <= 0:
+        raise ArgumentError(
+            "--volume_size_gb, --max_runtime_hours and --poll_seconds must be positive"
+        )
+    if launch.train_data is not None:
+        parse_s3_uri(launch.train_data)
+        if "dataset" in hyperparameters:
+            raise ArgumentError("--train_data is the job's --dataset: give one of them")
+    name = launch.job_name or (
+        datetime.now(UTC).strftime("sentiment-%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    )
+    if not _JOB_NAME_RE.match(name):
+        raise ArgumentError(
+            f"--job_name {name!r}: 1-63 letters, digits and hyphens, starting with a letter or digit"
+        )
+    return Target(role_arn=role, bucket=bucket, region=region, job_name=name, output=output)
+
+
+def stack_outputs(path: str, stack_name: str) -> dict[str, str]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ArgumentError(f"cannot read --stack_outputs {path}: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get(stack_name), dict):
+        stacks = sorted(data) if isinstance(data, dict) else []
+        raise ArgumentError(
+            f"{path} has no outputs of stack {stack_name!r} (it has {stacks}); pass --stack_name"
+        )
+    return data[stack_name]
+
+
+# ---------------------------------------------------------------- the job
+
+
+def requirements() -> str:
+    """The training extra plus the shared contract's dependencies, minus torch (the image's CUDA
+    build stays; the pinned one is a CPU wheel)."""
+    try:
+        project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        raise LaunchError(f"launch runs from a checkout of the repository: {exc}") from exc
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["training"]]
+    kept = [r for r in wanted if re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0] != "torch"]
+    return "\n".join(kept) + "\n"
+
+
+def package_source(dest: Path) -> Path:
+    """sourcedir.tar.gz: contract/, training/, the entry point and requirements.txt at the top."""
+    with tarfile.open(dest, "w:gz") as tar:
+        for package in ("contract", "training"):
+            for path in sorted((REPO / package).rglob("*.py")):
+                tar.add(path, arcname=path.relative_to(REPO).as_posix())
+        tar.add(REPO / "training" / ENTRY_POINT, arcname=ENTRY_POINT)
+        body = requirements().encode()
+        info = tarfile.TarInfo("requirements.txt")
+        info.size, info.mtime, info.mode = len(body), int(time.time()), 0o644
+        with tempfile.TemporaryFile() as fh:
+            fh.write(body)
+            fh.seek(0)
+            tar.addfile(info, fh)
+    return dest
+
+
+def job_definition(
+    launch: LaunchArguments, target: Target, hyperparameters: dict[str, str]
+) -> dict[str, Any]:
+    # Script mode, as the SageMaker SDK does it: every value JSON-encoded; the image's training
+    # toolkit decodes them and runs `python sagemaker_entry.py --name value ...`.
+    given = {**hyperparameters, "output": target.output}
+    encoded = {name: json.dumps(value) for name, value in given.items()}
+    encoded |= {
+        "sagemaker_program": json.dumps(ENTRY_POINT),
+        "sagemaker_submit_directory": json.dumps(target.code_uri),
+        "sagemaker_container_log_level": json.dumps(logging.INFO),
+        "sagemaker_region": json.dumps(target.region),
+    }
+    definition: dict[str, Any] = {
+        "TrainingJobName": target.job_name,
+        "RoleArn": target.role_arn,
+        "AlgorithmSpecification": {
+            "TrainingImage": launch.image_uri,
+            "TrainingInputMode": "File",
+        },
+        "HyperParameters": encoded,
+        "OutputDataConfig": {"S3OutputPath": f"s3://{target.bucket}/training-jobs"},
+        "ResourceConfig": {
+            "InstanceType": launch.instance_type,
+            "InstanceCount": 1,
+            "VolumeSizeInGB": launch.volume_size_gb,
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": int(launch.max_runtime_hours * 3600)},
+        "Tags": [{"Key": "project", "Value": "sentiment-api"}],
+    }
+    if launch.train_data:
+        definition["InputDataConfig"] = [
+            {
+                "ChannelName": "train",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": launch.train_data,
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
+        ]
+    return definition
+
+
+def sagemaker_client(region: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"max_attempts": 5, "mode": "standard"})
+    return boto3.client("sagemaker", region_name=region, config=config)
+
+
+def job_exists(sagemaker: Any, name: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        sagemaker.describe_training_job(TrainingJobName=name)
+        return True
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ValidationException":
+            return False  # "Could not find training job"
+        raise LaunchError(f"cannot reach SageMaker in this region: {exc}") from exc
+
+
+def launch(launch_args: LaunchArguments, hyperparameters: dict[str, str]) -> Target:
+    """Checks everything, uploads the code, creates the job; returns where it runs."""
+    from botocore.exceptions import ClientError
+
+    check_training_flags(hyperparameters)
+    target = resolve_target(launch_args, hyperparameters)
+    check_writable(f"s3://{target.bucket}/code")  # an unreachable bucket fails before the job
+    sagemaker = sagemaker_client(target.region)
+    if job_exists(sagemaker, target.job_name):
+        raise ArgumentError(f"a training job named {target.job_name!r} exists; pick --job_name")
+
+    code = parse_s3_uri(target.code_uri)
+    s3 = s3_client()
+    with tempfile.TemporaryDirectory() as tmp:
+        tarball = package_source(Path(tmp) / "sourcedir.tar.gz")
+        s3.upload_file(str(tarball), code.bucket, code.prefix)
+    log.info("uploaded the training code to %s", target.code_uri)
+    try:
+        sagemaker.create_training_job(**job_definition(launch_args, target, hyperparameters))
+    except ClientError as exc:
+        s3.delete_object(Bucket=code.bucket, Key=code.prefix)  # no job will read it
+        raise LaunchError(f"SageMaker refused the training job: {exc}") from exc
+    log.info(
+        "created training job %s (%s); it publishes to %s. Console: "
+        "https://%s.console.aws.amazon.com/sagemaker/home?region=%s#/jobs/%s",
+        target.job_name,
+        launch_args.instance_type,
+        target.output,
+        target.region,
+        target.region,
+        target.job_name,
+    )
+    return target
+
+
+# ---------------------------------------------------------------- follow
+
+
+class LogTail:
+    """Prints (through the log) what the job's CloudWatch log streams gained since last time."""
+
+    def __init__(self, client: Any, job_name: str) -> None:
+        self.client = client
+        self.job_name = job_name
+        self.tokens: dict[str, str] = {}
+        self.enabled = True
+
+    def drain(self) -> None:
+        from botocore.exceptions import ClientError
+
+        if not self.enabled:
+            return
+        try:
+            pages = self.client.get_paginator("describe_log_streams").paginate(
+                logGroupName=LOG_GROUP, logStreamNamePrefix=f"{self.job_name}/"
+            )
+            streams = [s["logStreamName"] for page in pages for s in page["logStreams"]]
+            for stream in sorted(streams):
+                self._drain_stream(stream)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return  # the job has not logged anything yet
+            log.warning("stopped reading the job's logs (status is still followed): %s", exc)
+            self.enabled = False
+
+    def _drain_stream(self, stream: str) -> None:
+        short = stream.removeprefix(f"{self.job_name}/")
+        while True:
+            kwargs: dict[str, Any] = {
+                "logGroupName": LOG_GROUP,
+                "logStreamName": stream,
+                "startFromHead": True,
+            }
+            if stream in self.tokens:
+                kwargs["nextToken"] = self.tokens[stream]
+            page = self.client.get_log_events(**kwargs)
+            for event in page["events"]:
+                log.info("[%s] %s", short, event["message"].rstrip())
+            self.tokens[stream] = page["nextForwardToken"]
+            if not page["events"]:
+                return
+
+
+def follow(
+    region: str, job_name: str, poll_seconds: float, sleep: Callable[[float], None] = time.sleep
+) -> int:
+    """Follows the job until it ends: 0 when it completed, 1 when it failed or was stopped."""
+    import boto3
+
+    sagemaker = sagemaker_client(region)
+    logs = LogTail(boto3.client("logs", region_name=region), job_name)
+    seen: tuple[str, str] | None = None
+    while True:
+        job = sagemaker.describe_training_job(TrainingJobName=job_name)
+        status = job["TrainingJobStatus"]
+        state = (status, job.get("SecondaryStatus", ""))
+        if state != seen:
+            log.info("training job %s: %s (%s)", job_name, *state)
+            seen = state
+        logs.drain()
+        if status in TERMINAL:
+            break
+        sleep(poll_seconds)
+    if status == "Completed":
+        log.info("training job %s completed", job_name)
+        return 0
+    log.error(
+        "training job %s %s: %s",
+        job_name,
+        status.lower(),
+        job.get("FailureReason", "SageMaker gave no reason"),
+    )
+    return 1
+
+
+def launch_command(argv: list[str]) -> int:
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        launch_args, hyperparameters = parse(argv)
+        target = launch(launch_args, hyperparameters)
+    except (ArgumentError, StorageError) as exc:
+        log.error("%s", exc)
+        return 2
+    except (LaunchError, BotoCoreError) as exc:  # no credentials, no endpoint, ...
+        log.error("launch failed: %s", exc)
+        return 2
+    if not launch_args.wait:
+        log.info(
+            "follow it with: aws sagemaker describe-training-job --training-job-name %s",
+            target.job_name,
+        )
+        return 0
+    try:
+        return follow(target.region, target.job_name, launch_args.poll_seconds)
+    except KeyboardInterrupt:
+        log.warning("stopped following; training job %s keeps running", target.job_name)
+        return 130
