@@ -219,6 +219,7 @@ def train_and_predict(
 
 def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments) -> int:
     import numpy as np
+    from tqdm.auto import tqdm
 
     from contract.predictor import OnnxClassifier
     from training.data import load_splits
@@ -255,16 +256,20 @@ def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments)
     shutil.rmtree(bundle, ignore_errors=True)
     bundle.mkdir(parents=True)
     encoder.tokenizer.save(str(bundle / "tokenizer.json"))
-    with tempfile.TemporaryDirectory() as tmp:
+    test_texts = splits.test["text"].tolist()
+    stages = tqdm(total=3, desc="export: onnx fp32 -> int8 -> evaluate", disable=not job.progress)
+    with stages, tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(
             trainer.model, Path(tmp) / "model.fp32.onnx", model_inputs(trainer.model)
         )
+        stages.update()
         quantize_int8(fp32, bundle / "model.onnx")
         if job.keep_fp32_onnx:
             shutil.copy2(fp32, bundle / "model.fp32.onnx")
-    test_texts = splits.test["text"].tolist()
-    classifier = OnnxClassifier(bundle / "model.onnx", encoder, labels)
-    onnx_probs = classifier.predict_proba(test_texts)
+        stages.update()
+        classifier = OnnxClassifier(bundle / "model.onnx", encoder, labels)
+        onnx_probs = classifier.predict_proba(test_texts)
+        stages.update()
     metrics["onnx_int8"] = classification_metrics(test_labels, onnx_probs)
     result = parity(torch_probs, onnx_probs, test_labels)
     metrics["parity"] = result.to_dict()
@@ -322,8 +327,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments)
 
     # Re-load what we wrote through the reader serving uses, and check it answers the same.
     reloaded = OnnxClassifier.from_bundle(bundle, verify_bundle(bundle))
+    # Same texts in the same batches: int8 dynamic quantization scales activations per batch,
+    # so only identically batched inputs give identical scores.
     sample = test_texts[:64]
-    if not np.allclose(reloaded.predict_proba(sample), onnx_probs[: len(sample)], atol=1e-5):
+    if not np.allclose(reloaded.predict_proba(sample), classifier.predict_proba(sample), atol=1e-6):
         raise BundleError("the re-loaded bundle predicts differently from the exported model")
 
     passed = metrics["onnx_int8"]["accuracy"] >= job.min_accuracy

@@ -18,7 +18,6 @@ import tarfile
 import tempfile
 import time
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,13 +25,12 @@ from typing import Any
 
 from contract.storage import StorageError, check_writable, is_s3, parse_s3_uri, s3_client
 from training.args import ArgumentError, DataArguments, JobArguments, ModelArguments
+from training.job_status import follow, sagemaker_client
 
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRY_POINT = "sagemaker_entry.py"
-LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-TERMINAL = ("Completed", "Failed", "Stopped")
 GPU_FAMILIES = {"p3", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "g4dn", "g5", "g6", "g6e"}
 _ROLE_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _INSTANCE_RE = re.compile(r"^ml\.([a-z][a-z0-9]*)\.(\d*xlarge|large|medium)$")
@@ -346,14 +344,6 @@ def job_definition(
     return definition
 
 
-def sagemaker_client(region: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    config = Config(retries={"max_attempts": 5, "mode": "standard"})
-    return boto3.client("sagemaker", region_name=region, config=config)
-
-
 def job_exists(sagemaker: Any, name: str) -> bool:
     from botocore.exceptions import ClientError
 
@@ -399,86 +389,6 @@ def launch(launch_args: LaunchArguments, hyperparameters: dict[str, str]) -> Tar
         target.job_name,
     )
     return target
-
-
-# ---------------------------------------------------------------- follow
-
-
-class LogTail:
-    """Prints (through the log) what the job's CloudWatch log streams gained since last time."""
-
-    def __init__(self, client: Any, job_name: str) -> None:
-        self.client = client
-        self.job_name = job_name
-        self.tokens: dict[str, str] = {}
-        self.enabled = True
-
-    def drain(self) -> None:
-        from botocore.exceptions import ClientError
-
-        if not self.enabled:
-            return
-        try:
-            pages = self.client.get_paginator("describe_log_streams").paginate(
-                logGroupName=LOG_GROUP, logStreamNamePrefix=f"{self.job_name}/"
-            )
-            streams = [s["logStreamName"] for page in pages for s in page["logStreams"]]
-            for stream in sorted(streams):
-                self._drain_stream(stream)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return  # the job has not logged anything yet
-            log.warning("stopped reading the job's logs (status is still followed): %s", exc)
-            self.enabled = False
-
-    def _drain_stream(self, stream: str) -> None:
-        short = stream.removeprefix(f"{self.job_name}/")
-        while True:
-            kwargs: dict[str, Any] = {
-                "logGroupName": LOG_GROUP,
-                "logStreamName": stream,
-                "startFromHead": True,
-            }
-            if stream in self.tokens:
-                kwargs["nextToken"] = self.tokens[stream]
-            page = self.client.get_log_events(**kwargs)
-            for event in page["events"]:
-                log.info("[%s] %s", short, event["message"].rstrip())
-            self.tokens[stream] = page["nextForwardToken"]
-            if not page["events"]:
-                return
-
-
-def follow(
-    region: str, job_name: str, poll_seconds: float, sleep: Callable[[float], None] = time.sleep
-) -> int:
-    """Follows the job until it ends: 0 when it completed, 1 when it failed or was stopped."""
-    import boto3
-
-    sagemaker = sagemaker_client(region)
-    logs = LogTail(boto3.client("logs", region_name=region), job_name)
-    seen: tuple[str, str] | None = None
-    while True:
-        job = sagemaker.describe_training_job(TrainingJobName=job_name)
-        status = job["TrainingJobStatus"]
-        state = (status, job.get("SecondaryStatus", ""))
-        if state != seen:
-            log.info("training job %s: %s (%s)", job_name, *state)
-            seen = state
-        logs.drain()
-        if status in TERMINAL:
-            break
-        sleep(poll_seconds)
-    if status == "Completed":
-        log.info("training job %s completed", job_name)
-        return 0
-    log.error(
-        "training job %s %s: %s",
-        job_name,
-        status.lower(),
-        job.get("FailureReason", "SageMaker gave no reason"),
-    )
-    return 1
 
 
 def launch_command(argv: list[str]) -> int:

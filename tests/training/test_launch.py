@@ -19,7 +19,8 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from training.args import DataArguments, JobArguments, ModelArguments
-from training.launch import LOG_GROUP, LaunchArguments
+from training.job_status import LOG_GROUP
+from training.launch import LaunchArguments
 
 ROLE = "arn:aws:iam::123456789012:role/SentimentApi-TrainingRole"
 IMAGE = (

@@ -1,0 +1,35 @@
+"""Argument handling that needs no training run: profiles, SageMaker paths, recipe defaults."""
+
+from __future__ import annotations
+
+from training.args import QUICK_PROFILE, SM_MODEL_DIR, SM_OUTPUT_DATA_DIR
+from training.cli import parse
+
+
+def test_recipe_defaults():
+    _, data, job = parse([])
+    assert (job.learning_rate, job.per_device_train_batch_size, job.num_train_epochs) == (
+        2e-5, 16, 3.0)  # fmt: skip
+    assert job.weight_decay == 0.01 and job.logging_steps == 100
+    assert data.dataset == "embedded" and data.truncation == "head+tail"
+
+
+def test_quick_profile_fills_what_was_not_given(monkeypatch):
+    monkeypatch.delenv(SM_MODEL_DIR, raising=False)
+    _, data, job = parse(["--profile", "quick", "--max-length", "128", "--head_tokens", "32"])
+    assert data.max_length == 128 and data.head_tokens == 32  # explicit flags win
+    assert data.max_train_samples == QUICK_PROFILE["max_train_samples"]
+    assert job.learning_rate == QUICK_PROFILE["learning_rate"]
+    assert job.num_train_epochs == QUICK_PROFILE["num_train_epochs"]
+
+
+def test_sagemaker_environment_sets_paths(monkeypatch, tmp_path):
+    monkeypatch.setenv(SM_MODEL_DIR, str(tmp_path / "model"))
+    monkeypatch.setenv(SM_OUTPUT_DATA_DIR, str(tmp_path / "out"))
+    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(tmp_path / "data"))
+    _, data, job = parse([])
+    assert job.output == str(tmp_path / "model")
+    assert job.output_dir == str(tmp_path / "out" / "work")
+    assert data.dataset == str(tmp_path / "data")
+    _, _, job = parse(["--output", "s3://bucket-x/models"])  # an explicit flag still wins
+    assert job.output == "s3://bucket-x/models"
