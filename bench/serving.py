@@ -97,6 +97,8 @@ def worker(side: str, bundle: Path, hf_model: Path, start: float, full: bool,
         def batch_call(texts: list[str]) -> object:
             return pipe(texts, batch_size=BATCH, **kwargs)
 
+        batch_calls = {"pipeline default (one at a time)": one, f"batch_size={BATCH}": batch_call}
+
     result: dict[str, Any] = {"cold_start_s": cold}
     if not full:
         return result
@@ -109,15 +111,20 @@ def worker(side: str, bundle: Path, hf_model: Path, start: float, full: bool,
         times.append((time.perf_counter() - t) * 1e3)
     times.sort()
     batches = data["batches"]
-    batch_call(batches[0])  # warm-up
-    t = time.perf_counter()
-    for b in batches[1:]:
-        batch_call(b)
-    elapsed = time.perf_counter() - t
+    # The peer is measured both as the serverless samples call it (the pipeline's default, one
+    # text at a time) and with batch_size=32; the faster of the two is the figure to beat.
+    by_mode = {}
+    for mode, call in (batch_calls if side == "peer" else {"ours": batch_call}).items():
+        call(batches[0])  # warm-up
+        t = time.perf_counter()
+        for b in batches[1:]:
+            call(b)
+        by_mode[mode] = BATCH * (len(batches) - 1) / (time.perf_counter() - t)
     result.update(
         warm_p50_ms=statistics.median(times),
         warm_p95_ms=times[int(0.95 * len(times)) - 1],
-        batch_reviews_per_s=BATCH * (len(batches) - 1) / elapsed,
+        batch_reviews_per_s=max(by_mode.values()),
+        **({f"batch_reviews_per_s[{m}]": v for m, v in by_mode.items()} if side == "peer" else {}),
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
     return result

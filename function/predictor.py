@@ -21,10 +21,6 @@ from contract.predictor import OnnxClassifier, softmax
 
 __all__ = ["BatchOutput", "Predictor", "sigmoid", "softmax"]
 
-# Texts are sorted by length and run in chunks of this many, so a short review is not padded to
-# the length of the longest one in a big batch.
-CHUNK_SIZE = 16
-
 
 @dataclass(frozen=True)
 class BatchOutput:
@@ -55,7 +51,7 @@ class Predictor:
         encoded = self.classifier.encoder.encode_batch(texts)
         tokenized = time.perf_counter()
         with self._lock:
-            logits = self.classifier.logits(encoded, batch_size=CHUNK_SIZE)
+            logits = self.classifier.logits(encoded)
         done = time.perf_counter()
         return BatchOutput(
             logits=logits,

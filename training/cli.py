@@ -204,6 +204,11 @@ def train_and_predict(
             ("test", splits.test),
         )
     }
+    # Seed before the classifier head is initialised (the Trainer seeds only later), so two runs
+    # with the same --seed train the same model.
+    from transformers import set_seed
+
+    set_seed(job.seed)
     model = load_model(model_args.model_name_or_path, labels)
     trainer = build_trainer(
         model,
