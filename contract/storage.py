@@ -24,7 +24,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from contract.bundle import LATEST_POINTER, MANIFEST, BundleError, bundle_files, verify_bundle
+from contract.bundle import (
+    LATEST_POINTER,
+    MANIFEST,
+    BundleError,
+    bundle_files,
+    read_manifest,
+    sha256_file,
+    verify_bundle,
+)
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +151,6 @@ def publish_bundle(
     manifest = verify_bundle(bundle_dir)  # never publish something serving would refuse
     if manifest.run_id != run_id:
         raise BundleError(f"bundle run_id {manifest.run_id!r} differs from {run_id!r}")
-    from contract.bundle import sha256_file
-
     manifest_sha = sha256_file(bundle_dir / MANIFEST)
     if is_s3(destination):
         return _publish_s3(
@@ -290,8 +296,6 @@ def fetch_bundle(
                 f"{loc.uri} has no {MANIFEST}: not a published run, or an upload that did not finish"
             )
         client.download_file(loc.bucket, manifest_key, str(staging / MANIFEST))
-        from contract.bundle import read_manifest
-
         manifest = read_manifest(staging)
         wanted = manifest.served_files() if serving_only else manifest.files
         for name in wanted:  # only what the manifest lists

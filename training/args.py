@@ -82,6 +82,11 @@ class DataArguments:
             "--head_tokens plus the last ones ('head+tail', Sun et al. 2019)."
         },
     )
+
+    @property
+    def labels(self) -> list[str]:
+        return [x.strip() for x in self.label_names.split(",")]
+
     head_tokens: int = field(
         default=128,
         metadata={"help": "Leading tokens kept by head+tail truncation (Sun et al.: 128 of 512)."},
@@ -240,7 +245,7 @@ def validate(model: ModelArguments, data: DataArguments, job: JobArguments) -> N
         value = getattr(data, name)
         if value is not None and value < 2:
             raise ArgumentError(f"--{name} must be at least 2 (one per class), got {value}")
-    labels = [x.strip() for x in data.label_names.split(",")]
+    labels = data.labels
     if len(labels) < 2 or len(set(labels)) != len(labels) or not all(labels):
         raise ArgumentError(
             f"--label_names needs two or more distinct names, got {data.label_names!r}"

@@ -177,7 +177,7 @@ def train_and_predict(
         training_arguments,
     )
 
-    labels = [x.strip() for x in data_args.label_names.split(",")]
+    labels = data_args.labels
     try:
         hf_tokenizer = AutoTokenizer.from_pretrained(resolve_model(model_args.model_name_or_path))
     except (OSError, ValueError) as exc:
@@ -216,9 +216,9 @@ def train_and_predict(
         encoder,
         datasets["train"],
         datasets["validation"],
+        processing_class=hf_tokenizer,
     )
     trainer.train(resume_from_checkpoint=True if job.resume else None)
-    trainer.hf_tokenizer = hf_tokenizer  # saved beside the checkpoint in hf/
     return trainer, encoder, predict_proba(trainer, datasets["test"])
 
 
@@ -237,7 +237,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments)
     splits = load_splits(data_args, job.seed)  # bad data fails before anything is written
     run_id = prepare_output_dir(job)
     work = Path(job.output_dir)
-    labels = [x.strip() for x in data_args.label_names.split(",")]
+    labels = data_args.labels
     test_labels = splits.test["label"].to_numpy()
 
     trainer, encoder, torch_probs = train_and_predict(model_args, data_args, job, splits, work)
@@ -298,7 +298,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments)
     write_plots(bundle / "plots", test_labels, onnx_probs, labels)
     if job.save_hf_checkpoint:
         trainer.model.save_pretrained(bundle / "hf")
-        trainer.hf_tokenizer.save_pretrained(bundle / "hf")
+        trainer.processing_class.save_pretrained(bundle / "hf")
 
     data_summary = splits.summary()
     training_args = {k: v for k, v in asdict(job).items() if k not in ("output", "progress")}

@@ -112,7 +112,7 @@ def map_labels(frame: pd.DataFrame, args: DataArguments, where: str) -> pd.DataF
                 f"{where}: no column {col!r} (columns: {', '.join(map(str, frame.columns))}); "
                 f"name the right one with --{flag}"
             )
-    names = [x.strip() for x in args.label_names.split(",")]
+    names = args.labels
     lookup = {n.lower(): i for i, n in enumerate(names)} | {str(i): i for i in range(len(names))}
     lookup |= {a: lookup[t] for a, t in ALIASES.items() if t in lookup}
     frame = frame[[args.text_column, args.label_column]].dropna()

@@ -197,10 +197,14 @@ def build_trainer(
     validation: Dataset | None,
     metrics: Callable[[Any], dict[str, float]] = compute_metrics,
     pad_to: int | None = None,
+    processing_class: Any = None,
 ) -> Trainer:
+    """`processing_class` (the HF tokenizer) is only saved beside checkpoints: encoding is the
+    shared encoder's job."""
     return OrderedEvalTrainer(
         model=model,
         args=args,
+        processing_class=processing_class,
         train_dataset=train,
         eval_dataset=validation,
         data_collator=Collator(encoder, model, pad_to=pad_to),
