@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -99,12 +100,16 @@ class Manifest:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def sha256_file(path: Path) -> str:
+    """One `update` over the memory-mapped file: hashlib releases the GIL for the whole file.
+    Chunked reads take the GIL back twice per chunk, and while serving's start-up hashes on a
+    thread next to the web stack's imports each take waits out a switch interval (5 ms): the
+    22 MB model took 250 ms that way instead of 15."""
     with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+        if os.fstat(fh.fileno()).st_size == 0:
+            return hashlib.sha256().hexdigest()
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return hashlib.sha256(mapped).hexdigest()
 
 
 def bundle_files(bundle_dir: Path) -> list[str]:

@@ -66,9 +66,11 @@ class Encoded:
 class TextEncoder:
     """Encodes text with a `tokenizers.Tokenizer` under an `EncoderConfig`."""
 
-    def __init__(self, tokenizer: Tokenizer, config: EncoderConfig) -> None:
-        # Our own truncation replaces the tokenizer's; work on a private copy of it.
-        self.tokenizer = Tokenizer.from_str(tokenizer.to_str())
+    def __init__(self, tokenizer: Tokenizer, config: EncoderConfig, *, copy: bool = True) -> None:
+        # Our own truncation replaces the tokenizer's: work on a private copy of a caller's
+        # tokenizer (`from_file` owns the one it loads; a copy would be a second parse, ~20 ms
+        # of a cold start).
+        self.tokenizer = Tokenizer.from_str(tokenizer.to_str()) if copy else tokenizer
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         self.config = config
@@ -83,7 +85,7 @@ class TextEncoder:
 
     @classmethod
     def from_file(cls, path: str | Path, config: EncoderConfig) -> TextEncoder:
-        return cls(Tokenizer.from_file(str(path)), config)
+        return cls(Tokenizer.from_file(str(path)), config, copy=False)
 
     def _special_frame(self) -> tuple[list[int], list[int]]:
         """The special ids the post-processor puts before and after one sequence."""

@@ -228,7 +228,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments)
 
     from contract.predictor import OnnxClassifier
     from training.data import load_splits
-    from training.export import check_parity, export_onnx, parity, quantize_int8
+    from training.export import check_parity, export_onnx, fuse_for_cpu, parity, quantize_int8
     from training.finetune import classification_metrics, model_inputs
     from training.report import model_card, tfidf_baseline, write_metrics, write_plots
 
@@ -262,13 +262,21 @@ def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments)
     bundle.mkdir(parents=True)
     encoder.tokenizer.save(str(bundle / "tokenizer.json"))
     test_texts = splits.test["text"].tolist()
-    stages = tqdm(total=3, desc="export: onnx fp32 -> int8 -> evaluate", disable=not job.progress)
+    stages = tqdm(total=3, desc="export: onnx fp32 -> fuse, int8 -> evaluate",
+                  disable=not job.progress)  # fmt: skip
     with stages, tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(
             trainer.model, Path(tmp) / "model.fp32.onnx", model_inputs(trainer.model)
         )
         stages.update()
-        quantize_int8(fp32, bundle / "model.onnx")
+        config = trainer.model.config
+        fused = Path(tmp) / "model.fused.onnx"
+        fusions = fuse_for_cpu(fp32, fused, config.model_type,
+                               getattr(config, "num_attention_heads", 0),
+                               getattr(config, "hidden_size", 0))  # fmt: skip
+        log.info("ONNX Runtime fusions: %s", fusions or "none")
+        metrics["onnx_fusions"] = fusions
+        quantize_int8(fused if fusions else fp32, bundle / "model.onnx")
         if job.keep_fp32_onnx:
             shutil.copy2(fp32, bundle / "model.fp32.onnx")
         stages.update()

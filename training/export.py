@@ -1,5 +1,12 @@
-"""Export: torch -> ONNX fp32 (dynamic batch and sequence axes) -> int8 dynamic quantization,
-then the parity gate: the int8 model, run through the serving path, must agree with torch."""
+"""Export: torch -> ONNX fp32 (dynamic batch and sequence axes) -> ONNX Runtime's transformer
+fusions -> int8 dynamic quantization, then the parity gate: the int8 model, run through the
+serving path, must agree with torch.
+
+Measured on 2 AVX-512 VNNI vCPUs (MiniLM-L6, one 230-token review; bench/results/serving.json):
+the graph exported with eager attention and fused offline into Attention, SkipLayerNormalization,
+BiasGelu and EmbedLayerNormalization quantizes to QAttention and runs a review in ~17 ms at
+~54 reviews/s in batches of 32; the plain SDPA export, int8, took ~22 ms at ~39/s. Its ORT
+session is also created in half the time (45 vs 95 ms), which is on the cold start."""
 
 from __future__ import annotations
 
@@ -19,10 +26,29 @@ class ParityError(RuntimeError):
     """The exported model disagrees with torch beyond the gate: nothing is published."""
 
 
+# Hugging Face model types whose exported encoder ONNX Runtime's "bert" optimizer can fuse.
+BERT_LIKE = frozenset({"bert", "distilbert", "roberta", "xlm-roberta", "camembert", "electra",
+                       "albert", "mpnet", "deberta", "deberta-v2", "ernie", "big_bird"})  # fmt: skip
+
+
 def export_onnx(model: PreTrainedModel, path: Path, inputs: list[str]) -> Path:
-    """fp32 ONNX with dynamic batch and sequence axes, through the TorchScript exporter (fast,
-    and its graphs get ONNX Runtime's transformer fusions)."""
+    """fp32 ONNX with dynamic batch and sequence axes, through the TorchScript exporter.
+
+    Exported with eager attention: SDPA exports as a graph ONNX Runtime's fusions do not
+    recognise (no Attention node, an expanded mask per layer). The model's own attention
+    implementation is restored afterwards."""
     model = model.to("cpu").float().eval()
+    attn = getattr(model.config, "_attn_implementation", None)
+    if attn not in (None, "eager"):
+        model.set_attn_implementation("eager")
+    try:
+        return _export(model, path, inputs)
+    finally:
+        if attn not in (None, "eager"):
+            model.set_attn_implementation(attn)
+
+
+def _export(model: PreTrainedModel, path: Path, inputs: list[str]) -> Path:
     dummy = tuple(
         torch.ones((2, 16), dtype=torch.long)
         if n != "token_type_ids"
@@ -54,11 +80,45 @@ def export_onnx(model: PreTrainedModel, path: Path, inputs: list[str]) -> Path:
     return path
 
 
+def fuse_for_cpu(fp32: Path, fused: Path, model_type: str, num_heads: int,
+                 hidden_size: int) -> dict[str, int]:  # fmt: skip
+    """ONNX Runtime's offline transformer fusions (opt_level 0: its Python fusions only, no
+    hardware-specific rewrites, so the result runs on any CPU). Returns the fused operators,
+    or {} when this architecture is not one it fuses (the plain graph is then quantized)."""
+    if model_type not in BERT_LIKE:
+        log.info("no offline fusions for model type %r; quantizing the plain graph", model_type)
+        return {}
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    try:
+        optimized = optimize_model(str(fp32), model_type="bert", num_heads=num_heads,
+                                   hidden_size=hidden_size, opt_level=0)  # fmt: skip
+    except Exception as exc:  # a graph the fusions trip on still exports, unfused
+        log.warning("ONNX Runtime's fusions failed (%s: %s); quantizing the plain graph",
+                    type(exc).__name__, exc)  # fmt: skip
+        return {}
+    counts = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
+    if not counts.get("Attention"):
+        log.warning("ONNX Runtime fused no attention (%s); quantizing the plain graph", counts)
+        return {}
+    optimized.save_model_to_file(str(fused))
+    return counts
+
+
 def quantize_int8(fp32: Path, int8: Path) -> Path:
-    """Dynamic int8 quantization of the weights (activations quantized at run time)."""
+    """Dynamic int8 quantization of the weights (activations quantized at run time); on a fused
+    graph, Attention becomes QAttention and the embeddings QEmbedLayerNormalization."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
+    quantize_dynamic(
+        str(fp32),
+        str(int8),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        # ONNX shape inference cannot type the outputs of com.microsoft fused operators.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
     return int8
 
 

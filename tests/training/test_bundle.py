@@ -87,3 +87,16 @@ def test_manifest_that_is_not_json_is_refused(bundle):
     (bundle / MANIFEST).write_text("{not json")
     with pytest.raises(BundleError, match="not valid JSON"):
         verify_bundle(bundle)
+
+
+@pytest.mark.parametrize("size", [0, 1, 5 << 20])
+def test_sha256_matches_hashlib_for_empty_small_and_large_files(tmp_path, size):
+    import hashlib
+    import os
+
+    from contract.bundle import sha256_file
+
+    path = tmp_path / "f.bin"
+    data = os.urandom(size)
+    path.write_bytes(data)
+    assert sha256_file(path) == hashlib.sha256(data).hexdigest()

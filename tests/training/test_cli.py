@@ -42,7 +42,12 @@ def test_exported_model_loads_with_dynamic_axes_and_is_int8(tiny_bundle):
     import onnx
 
     model = onnx.load(str(tiny_bundle / "model.onnx"))
-    assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeLinear") for n in model.graph.node)
+    ops = {n.op_type for n in model.graph.node}
+    assert {"MatMulInteger", "DynamicQuantizeLinear"} <= ops
+    # Exported with eager attention and fused offline: attention runs as one int8 operator.
+    assert "QAttention" in ops and "MatMul" not in ops
+    metrics = json.loads((tiny_bundle / "metrics.json").read_text())
+    assert metrics["onnx_fusions"]["Attention"] == 6  # one per MiniLM layer
     manifest = json.loads((tiny_bundle / "manifest.json").read_text())
     from contract.bundle import Manifest
 

@@ -1,0 +1,112 @@
+"""One side of the serving benchmark in a fresh process: `python -m bench.worker SIDE BUNDLE
+HF_MODEL INPUTS START MODE`, spawned by `bench.serving`, which reads the last `WORKER {json}`
+line it prints.
+
+Cold start runs from the parent's clock just before the spawn to the first prediction, so
+this module imports only what the interpreter has already loaded before the side under test:
+the harness's own imports would add the same constant to both sides and shrink the ratio.
+"""
+
+import json
+import os
+import sys
+import time
+
+
+def _v2_event(body: dict) -> dict:
+    return {
+        "version": "2.0", "routeKey": "$default", "rawPath": "/predict", "rawQueryString": "",
+        "headers": {"content-type": "application/json", "host": "localhost"},
+        "requestContext": {"http": {"method": "POST", "path": "/predict", "protocol": "HTTP/1.1",
+                                    "sourceIp": "127.0.0.1", "userAgent": "bench"},
+                           "requestId": "bench", "routeKey": "$default", "stage": "$default"},
+        "body": json.dumps(body), "isBase64Encoded": False,
+    }  # fmt: skip
+
+
+def run(side: str, bundle: str, hf_model: str, inputs: str, start: float, full: bool) -> dict:
+    """The reviews come in a small file: reading the 33,000-review CSV here would add its time
+    to the cold start and its memory to the peak RSS of both sides."""
+    with open(inputs, encoding="utf-8") as fh:
+        data = json.load(fh)
+    text = data["median"]
+    if side == "floor":
+        # What any app on the issue's stack pays before it does anything: the interpreter and
+        # the imports of FastAPI, Mangum, pydantic-settings, ONNX Runtime and tokenizers.
+        import fastapi  # noqa: F401
+        import mangum  # noqa: F401
+        import onnxruntime  # noqa: F401
+        import pydantic_settings  # noqa: F401
+        import tokenizers  # noqa: F401
+
+        return {"cold_start_s": time.time() - start}
+    if side == "ours":
+        os.environ["MODEL_URI"] = bundle
+        os.environ.setdefault("LOG_LEVEL", "WARNING")
+        from function.handler import app, handler  # the Lambda entry point, as Lambda loads it
+
+        response = handler(_v2_event({"text": text}), None)
+        assert response["statusCode"] == 200, response["body"]
+        cold = time.time() - start
+        predictor = app.state.model.predictor
+
+        def one(texts: list[str]) -> object:
+            return predictor.run(texts)
+
+        batch_calls = {"ours": one}
+    else:
+        from transformers import pipeline
+
+        with open(os.path.join(bundle, "manifest.json"), encoding="utf-8") as fh:
+            max_length = json.load(fh)["encoder"]["max_length"]
+        pipe = pipeline("text-classification", model=hf_model, device="cpu")
+        kwargs = {"truncation": True, "max_length": max_length}
+        pipe(text, **kwargs)
+        cold = time.time() - start
+
+        def one(texts: list[str]) -> object:
+            return pipe(texts, **kwargs)
+
+        def batched(texts: list[str]) -> object:
+            return pipe(texts, batch_size=len(texts), **kwargs)
+
+        # Measured both as the serverless samples call it (the pipeline's default, one text at
+        # a time) and with batch_size=32; the faster of the two is the figure to beat.
+        batch_calls = {"pipeline default (one at a time)": one, "batch_size=32": batched}
+
+    result: dict = {"cold_start_s": cold}
+    if not full:
+        return result
+    import resource
+    import statistics
+
+    for _ in range(5):
+        one([text])
+    times = []
+    for _ in range(100):
+        t = time.perf_counter()
+        one([text])
+        times.append((time.perf_counter() - t) * 1e3)
+    times.sort()
+    batches = data["batches"]
+    by_mode = {}
+    for mode, call in batch_calls.items():
+        call(batches[0])  # warm-up
+        t = time.perf_counter()
+        for b in batches[1:]:
+            call(b)
+        by_mode[mode] = sum(map(len, batches[1:])) / (time.perf_counter() - t)
+    result.update(
+        warm_p50_ms=statistics.median(times),
+        warm_p95_ms=times[int(0.95 * len(times)) - 1],
+        batch_reviews_per_s=max(by_mode.values()),
+        **({f"batch_reviews_per_s[{m}]": v for m, v in by_mode.items()} if side == "peer" else {}),
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+    return result
+
+
+if __name__ == "__main__":
+    side, bundle, hf_model, inputs, start, mode = sys.argv[1:7]
+    out = run(side, bundle, hf_model, inputs, float(start), mode == "full")
+    sys.stdout.write("WORKER " + json.dumps(out) + "\n")
