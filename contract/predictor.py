@@ -14,7 +14,9 @@ from contract.encoder import Encoded, TextEncoder
 
 # Padded tokens per ONNX Runtime run. Measured on 2 AVX2 vCPUs with the int8 MiniLM: 64 reviews
 # of ~230 tokens ran at 28 reviews/s with 946 MB peak RSS in batches of 16, and at 49/s with
-# 186 MB one at a time; bigger batches only spill the caches and grow the memory arena.
+# 186 MB one at a time; bigger batches only spill the caches and grow the memory arena. On 2
+# AVX-512 VNNI vCPUs with the fused int8 graph, budgets of 128 to 4,096 tokens all ran batches
+# of 32 reviews at 44-53/s, within run-to-run noise, so the smaller arena wins.
 MAX_BATCH_TOKENS = 256
 
 
