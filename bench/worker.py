@@ -13,15 +13,12 @@ import sys
 import time
 
 
-def _v2_event(body: dict) -> dict:
-    return {
-        "version": "2.0", "routeKey": "$default", "rawPath": "/predict", "rawQueryString": "",
-        "headers": {"content-type": "application/json", "host": "localhost"},
-        "requestContext": {"http": {"method": "POST", "path": "/predict", "protocol": "HTTP/1.1",
-                                    "sourceIp": "127.0.0.1", "userAgent": "bench"},
-                           "requestId": "bench", "routeKey": "$default", "stage": "$default"},
-        "body": json.dumps(body), "isBase64Encoded": False,
-    }  # fmt: skip
+def _predict_event(text: str) -> dict:
+    """The shipped API Gateway HTTP API (v2) predict event, carrying `text`."""
+    path = os.path.join(os.path.dirname(__file__), "..", "events", "apigw-v2-predict.json")
+    with open(path, encoding="utf-8") as fh:
+        event = json.load(fh)
+    return {**event, "body": json.dumps({"text": text}), "isBase64Encoded": False}
 
 
 def run(side: str, bundle: str, hf_model: str, inputs: str, start: float, full: bool) -> dict:
@@ -45,7 +42,7 @@ def run(side: str, bundle: str, hf_model: str, inputs: str, start: float, full: 
         os.environ.setdefault("LOG_LEVEL", "WARNING")
         from function.handler import app, handler  # the Lambda entry point, as Lambda loads it
 
-        response = handler(_v2_event({"text": text}), None)
+        response = handler(_predict_event(text), None)
         assert response["statusCode"] == 200, response["body"]
         cold = time.time() - start
         predictor = app.state.model.predictor

@@ -269,11 +269,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments)
             trainer.model, Path(tmp) / "model.fp32.onnx", model_inputs(trainer.model)
         )
         stages.update()
-        config = trainer.model.config
         fused = Path(tmp) / "model.fused.onnx"
-        fusions = fuse_for_cpu(fp32, fused, config.model_type,
-                               getattr(config, "num_attention_heads", 0),
-                               getattr(config, "hidden_size", 0))  # fmt: skip
+        fusions = fuse_for_cpu(fp32, fused, trainer.model.config)
         log.info("ONNX Runtime fusions: %s", fusions or "none")
         metrics["onnx_fusions"] = fusions
         quantize_int8(fused if fusions else fp32, bundle / "model.onnx")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,13 @@ def export_onnx(model: PreTrainedModel, path: Path, inputs: list[str]) -> Path:
     implementation is restored afterwards."""
     model = model.to("cpu").float().eval()
     attn = getattr(model.config, "_attn_implementation", None)
-    if attn not in (None, "eager"):
+    switch = attn not in (None, "eager")
+    if switch:
         model.set_attn_implementation("eager")
     try:
         return _export(model, path, inputs)
     finally:
-        if attn not in (None, "eager"):
+        if switch:
             model.set_attn_implementation(attn)
 
 
@@ -81,19 +82,21 @@ def _export(model: PreTrainedModel, path: Path, inputs: list[str]) -> Path:
     return path
 
 
-def fuse_for_cpu(fp32: Path, fused: Path, model_type: str, num_heads: int,
-                 hidden_size: int) -> dict[str, int]:  # fmt: skip
+def fuse_for_cpu(fp32: Path, fused: Path, config: PretrainedConfig) -> dict[str, int]:
     """ONNX Runtime's offline transformer fusions (opt_level 0: its Python fusions only, no
     hardware-specific rewrites, so the result runs on any CPU). Returns the fused operators,
     or {} when this architecture is not one it fuses (the plain graph is then quantized)."""
-    if model_type not in BERT_LIKE:
-        log.info("no offline fusions for model type %r; quantizing the plain graph", model_type)
+    if config.model_type not in BERT_LIKE:
+        log.info("no offline fusions for model type %r; quantizing the plain graph",
+                 config.model_type)  # fmt: skip
         return {}
     from onnxruntime.transformers.optimizer import optimize_model
 
     try:
-        optimized = optimize_model(str(fp32), model_type="bert", num_heads=num_heads,
-                                   hidden_size=hidden_size, opt_level=0)  # fmt: skip
+        # 0 heads / hidden size: the optimizer reads them off the graph.
+        optimized = optimize_model(str(fp32), model_type="bert", opt_level=0,
+                                   num_heads=getattr(config, "num_attention_heads", 0),
+                                   hidden_size=getattr(config, "hidden_size", 0))  # fmt: skip
     except Exception as exc:  # a graph the fusions trip on still exports, unfused
         log.warning("ONNX Runtime's fusions failed (%s: %s); quantizing the plain graph",
                     type(exc).__name__, exc)  # fmt: skip
