@@ -81,18 +81,47 @@ def parse_s3_uri(uri: str) -> S3Location:
     return S3Location(bucket, prefix)
 
 
-def s3_client() -> Any:
+@dataclass(frozen=True)
+class S3Timeouts:
+    """How long one S3 call may wait, and how often it is tried. `read_s` bounds each wait for
+    bytes (not a whole download), so a large file that keeps arriving is never cut short."""
+
+    connect_s: float
+    read_s: float
+    attempts: int  # in all, the first one included
+
+
+# Fetching runs in Lambda's init phase, which has 10 s in all: a stalled connection must fail
+# and be reported (the app serves the reason) rather than eat that budget. In-region S3 usually
+# answers in tens of milliseconds, so one retry after 2 s still rides out a slow answer. Worst
+# case per call: 2 attempts x (2 s to connect + 2 s to read), plus a backoff under 0.1 s.
+FETCH_TIMEOUTS = S3Timeouts(connect_s=2, read_s=2, attempts=2)
+# Publishing runs on a training machine with no such limit, possibly far from the bucket and
+# uploading 16 MiB parts, so it waits longer and retries more.
+PUBLISH_TIMEOUTS = S3Timeouts(connect_s=10, read_s=60, attempts=6)
+
+
+def s3_client(timeouts: S3Timeouts = PUBLISH_TIMEOUTS) -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", config=Config(retries={"max_attempts": 5, "mode": "standard"}))
+    config = Config(
+        connect_timeout=timeouts.connect_s,
+        read_timeout=timeouts.read_s,
+        retries={"total_max_attempts": timeouts.attempts, "mode": "standard"},
+    )
+    return boto3.client("s3", config=config)
 
 
-def _transfer_config() -> Any:
+def _transfer_config(timeouts: S3Timeouts = PUBLISH_TIMEOUTS) -> Any:
     from boto3.s3.transfer import TransferConfig
 
     return TransferConfig(
-        multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024
+        multipart_threshold=16 * 1024 * 1024,
+        multipart_chunksize=16 * 1024 * 1024,
+        # The transfer manager retries a body that stops arriving on its own, on top of the
+        # client's retries; without this a stalled download is tried 5 times.
+        num_download_attempts=timeouts.attempts,
     )
 
 
@@ -274,15 +303,28 @@ def fetch_bundle(
         local = resolve_local(uri)
         verify_bundle(local, serving_only=serving_only)
         return local
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+
     loc = parse_s3_uri(uri)
-    client = client or s3_client()
+    try:
+        return _fetch_s3(loc, Path(cache_dir), client or s3_client(FETCH_TIMEOUTS), serving_only)
+    except (BotoCoreError, ClientError, Boto3Error) as exc:
+        # Timeouts, refused connections, denied reads: one error type the caller can report.
+        raise StorageError(
+            f"cannot read {uri}: {exc}. Check that this machine can reach S3 and may read "
+            "the bucket (credentials, region, VPC endpoint)"
+        ) from exc
+
+
+def _fetch_s3(loc: S3Location, cache_dir: Path, client: Any, serving_only: bool) -> Path:
     if loc.prefix.endswith(LATEST_POINTER) or _exists(client, loc.bucket, loc.key(LATEST_POINTER)):
         pointer_key = loc.prefix if loc.prefix.endswith(LATEST_POINTER) else loc.key(LATEST_POINTER)
         raw = client.get_object(Bucket=loc.bucket, Key=pointer_key)["Body"].read()
         run_id = _read_pointer(raw, f"s3://{loc.bucket}/{pointer_key}")["run_id"]
         parent = pointer_key.rpartition("/")[0]
         loc = S3Location(loc.bucket, f"{parent}/{run_id}".strip("/"))
-    target = Path(cache_dir) / loc.bucket / loc.prefix
+    target = cache_dir / loc.bucket / loc.prefix
     try:
         verify_bundle(target, serving_only=serving_only)
         return target
@@ -295,13 +337,21 @@ def fetch_bundle(
             raise BundleError(
                 f"{loc.uri} has no {MANIFEST}: not a published run, or an upload that did not finish"
             )
-        client.download_file(loc.bucket, manifest_key, str(staging / MANIFEST))
+        client.download_file(
+            loc.bucket,
+            manifest_key,
+            str(staging / MANIFEST),
+            Config=_transfer_config(FETCH_TIMEOUTS),
+        )
         manifest = read_manifest(staging)
         wanted = manifest.served_files() if serving_only else manifest.files
         for name in wanted:  # only what the manifest lists
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             client.download_file(
-                loc.bucket, loc.key(name), str(staging / name), Config=_transfer_config()
+                loc.bucket,
+                loc.key(name),
+                str(staging / name),
+                Config=_transfer_config(FETCH_TIMEOUTS),
             )
         verify_bundle(staging, serving_only=serving_only)
         shutil.rmtree(target, ignore_errors=True)
