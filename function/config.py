@@ -2,20 +2,30 @@
 
 Every environment variable the app understands is a field here (names are the upper-cased field
 names: MODEL_URI, MAX_TEXTS, ...). Lambda sets them on the function; locally `make serve` does.
+The bounds live in `function/setting_bounds.py`, which infra/ checks context against at synth.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contract.predictor import available_cpus
+from function.setting_bounds import (
+    MAX_CHARS_DEFAULT,
+    MAX_CHARS_MIN,
+    MAX_TEXTS_DEFAULT,
+    MAX_TEXTS_MAX,
+    MAX_TEXTS_MIN,
+    LogLevel,
+)
 
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+# An environment value is quoted in the refusal; a long one (a pasted review) is cut.
+_MAX_QUOTED = 80
 
 
 class Settings(BaseSettings):
@@ -30,10 +40,15 @@ class Settings(BaseSettings):
         default=Path("/tmp/model-cache"),
         description="Where s3:// bundles are downloaded (Lambda can only write under /tmp).",
     )
-    max_texts: int = Field(default=64, ge=1, le=10_000, description="Texts per request.")
+    max_texts: int = Field(
+        default=MAX_TEXTS_DEFAULT,
+        ge=MAX_TEXTS_MIN,
+        le=MAX_TEXTS_MAX,
+        description="Texts per request.",
+    )
     max_chars: int = Field(
-        default=20_000,
-        ge=1,
+        default=MAX_CHARS_DEFAULT,
+        ge=MAX_CHARS_MIN,
         description="Characters per text (the longest IMDB review has ~14k).",
     )
     max_request_bytes: int = Field(
@@ -73,3 +88,31 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def load_settings() -> tuple[Settings, str | None]:
+    """The settings from the environment, or the defaults and why the environment was refused.
+
+    For the Lambda init phase: an exception there crashes init, and then every route, /health
+    included, fails with nothing that names the bad variable. The caller serves the reason."""
+    try:
+        return get_settings(), None
+    except ValidationError as exc:
+        # model_construct: the field defaults, without reading the environment again.
+        return Settings.model_construct(), describe_refusal(exc)
+
+
+def describe_refusal(exc: ValidationError) -> str:
+    """`MAX_TEXTS='abc': Input should be a valid integer; ...`: the variable, its value, why."""
+    parts = []
+    for error in exc.errors():
+        name = ".".join(str(p) for p in error.get("loc", ())).upper() or "environment"
+        value = repr(error.get("input"))
+        if len(value) > _MAX_QUOTED:
+            value = value[: _MAX_QUOTED - 3] + "..."
+        parts.append(f"{name}={value}: {error.get('msg', 'invalid')}")
+    return (
+        "the function's environment was refused: "
+        + "; ".join(parts)
+        + " (fix the variable on the function: the stack's context, or sam's --env-vars)"
+    )

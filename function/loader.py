@@ -1,7 +1,7 @@
 """Loads the bundle once, at start: in Lambda that is the init phase, outside the handler.
 
-A bundle that cannot be fetched or fails verification is never served: the app still starts,
-`/health` reports the reason and predictions answer 503 with it.
+A bundle that cannot be fetched or fails verification, or an environment the settings refuse, is
+never served: the app still starts, `/health` reports the reason and predictions answer 503 with it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,12 @@ class ModelState:
         return self.predictor is not None
 
 
-def load_model(settings: Settings) -> ModelState:
+def load_model(settings: Settings, *, refused: str | None = None) -> ModelState:
+    """`refused` is why the environment was refused (see `config.load_settings`): then no model
+    is loaded at all, since `settings` are only the defaults, not what the deployment asked for."""
+    if refused:
+        log.error("model not loaded", extra={"reason": refused})
+        return ModelState(source="", error=refused)
     uri = settings.model_uri.strip()
     if not uri:
         log.error("model not loaded", extra={"reason": NO_MODEL_URI})
@@ -66,11 +71,13 @@ def load_model(settings: Settings) -> ModelState:
     return ModelState(source=uri, error=reason)
 
 
-def load_model_in_background(settings: Settings) -> Future[ModelState]:
+def load_model_in_background(
+    settings: Settings, *, refused: str | None = None
+) -> Future[ModelState]:
     """Starts `load_model` on a thread. The Lambda handler calls this before it imports FastAPI:
     sha256 hashing and ONNX Runtime's native work release the GIL, so on a multi-vCPU function
     they overlap the pure-Python imports of the web stack and shorten the cold start."""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load")
-    future = pool.submit(load_model, settings)
+    future = pool.submit(load_model, settings, refused=refused)
     pool.shutdown(wait=False)
     return future

@@ -1,0 +1,21 @@
+"""The bounds of the function's settings, with no dependencies beyond the standard library.
+
+`function/config.py` puts them on its `Settings` fields, and `infra/config.py` refuses context
+outside them at synth, so a value `cdk synth` accepts is one the function accepts at init.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
+
+# Texts per request: a ceiling on one request's work (the body-size limit usually binds first).
+MAX_TEXTS_MIN = 1
+MAX_TEXTS_MAX = 10_000
+MAX_TEXTS_DEFAULT = 64
+
+# Characters per text; the request body limit (max_request_bytes) caps it in practice.
+MAX_CHARS_MIN = 1
+MAX_CHARS_DEFAULT = 20_000
