@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -14,6 +14,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 PERIOD = Duration.minutes(5)
+KEY_PENDING_DAYS = 7  # KMS accepts 7 to 30
 
 
 class ServiceAlarms(Construct):
@@ -95,6 +96,10 @@ class ServiceAlarms(Construct):
             "TopicKey",
             description="Encrypts the sentiment API alarm topic",
             enable_key_rotation=True,
+            # The default (RETAIN) would leave a key billing $1 a month after `cdk destroy`, with
+            # nothing left to decrypt. The shortest window still allows undoing a mistaken destroy.
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(KEY_PENDING_DAYS),
         )
         key.add_to_resource_policy(
             iam.PolicyStatement(

@@ -19,9 +19,12 @@ from typing import Any
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
+# The function's own bounds (dependency-free, no pydantic): a value synth accepts is one the
+# function's Settings accept at init, instead of a stack that deploys and then fails every route.
+from function.setting_bounds import LOG_LEVELS, MAX_CHARS_MIN, MAX_TEXTS_MAX, MAX_TEXTS_MIN
+
 ARCHITECTURES = ("x86_64", "arm64")
 AUTH_MODES = ("none", "apiKey", "iam")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # The retentions CloudWatch Logs accepts (days -> aws_logs.RetentionDays member name).
 RETENTION = {
     1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS",
@@ -69,6 +72,7 @@ class ServiceConfig:
     stack_name: str = field(default="SentimentApi", metadata=_key("stackName"))
     # The bundle the function serves: a key in the artifacts bucket (models/latest.json follows the
     # last run that passed its quality gate; models/<run-id> pins one run) or a full s3:// URI.
+    # cdk.json's context holds it, so a pinned run survives the next plain `cdk deploy`.
     model_uri: str = field(default="models/latest.json", metadata=_key("modelUri"))
     # The function may read this prefix and nothing else; training publishes runs under it.
     model_prefix: str = field(default="models", metadata=_key("modelPrefix"))
@@ -85,6 +89,15 @@ class ServiceConfig:
     max_chars: int | None = field(default=None, metadata=_key("maxChars"))
     cors_origins: tuple[str, ...] = field(default=(), metadata=_key("corsOrigins"))
     stage_name: str = field(default="prod", metadata=_key("stageName"))
+    # JSON access logs of the stage: they see what never reaches the function (throttles, auth
+    # refusals, 504s). Like execution logs, they need the region's API Gateway CloudWatch role.
+    api_access_logs: bool = field(default=True, metadata=_key("apiAccessLogs"))
+    # Error-level execution logs, into a log group the stack owns (retention, deleted with it).
+    api_execution_logs: bool = field(default=False, metadata=_key("apiExecutionLogs"))
+    # Creates the API Gateway -> CloudWatch role and makes it the account's setting for the whole
+    # region (every API there logs through it), so only when asked; kept on destroy for the same
+    # reason. Needed once per region before any API Gateway logging works.
+    api_cloudwatch_role: bool = field(default=False, metadata=_key("apiCloudWatchRole"))
     throttle_rate_limit: float = field(default=50.0, metadata=_key("throttleRateLimit"))
     throttle_burst_limit: int = field(default=100, metadata=_key("throttleBurstLimit"))
     auth_mode: str = field(default="none", metadata=_key("authMode"))
@@ -97,6 +110,8 @@ class ServiceConfig:
     noncurrent_version_days: int = field(default=30, metadata=_key("noncurrentVersionDays"))
 
     def __post_init__(self) -> None:
+        # The function upper-cases it too; frozen, hence object.__setattr__.
+        object.__setattr__(self, "log_level", self.log_level.upper())
         _check(
             _STACK_NAME_RE.match(self.stack_name),
             "stackName",
@@ -149,13 +164,19 @@ class ServiceConfig:
             self.log_retention_days,
             _one_of(RETENTION_DAYS),
         )
-        for key, value in (("maxTexts", self.max_texts), ("maxChars", self.max_chars)):
-            _check(
-                value is None or value >= 1,
-                key,
-                value,
-                "a positive whole number, or null for the function's default",
-            )
+        _check(
+            self.max_texts is None or MAX_TEXTS_MIN <= self.max_texts <= MAX_TEXTS_MAX,
+            "maxTexts",
+            self.max_texts,
+            f"a whole number from {MAX_TEXTS_MIN} to {MAX_TEXTS_MAX} (the function's limit, "
+            "function/setting_bounds.py), or null for the function's default",
+        )
+        _check(
+            self.max_chars is None or self.max_chars >= MAX_CHARS_MIN,
+            "maxChars",
+            self.max_chars,
+            f"a whole number, {MAX_CHARS_MIN} or more, or null for the function's default",
+        )
         for origin in self.cors_origins:
             _check(
                 origin == "*" or _ORIGIN_RE.match(origin),
@@ -255,6 +276,20 @@ class ServiceConfig:
             f"a key with no empty, relative or unusual path parts: {how}",
         )
         return ModelLocation(bucket=bucket, key=key)
+
+    def function_environment(self, model_uri: str) -> dict[str, str]:
+        """The function's environment: every name is a field of `function.config.Settings`
+        (upper-cased), and every value is within its bounds (checked above)."""
+        environment = {
+            "MODEL_URI": model_uri,
+            "LOG_LEVEL": self.log_level,
+            "CORS_ORIGINS": ",".join(self.cors_origins),
+        }
+        if self.max_texts is not None:
+            environment["MAX_TEXTS"] = str(self.max_texts)
+        if self.max_chars is not None:
+            environment["MAX_CHARS"] = str(self.max_chars)
+        return environment
 
     @property
     def log_retention(self) -> logs.RetentionDays:

@@ -49,18 +49,15 @@ class InferenceFunction(Construct):
         *,
         model_bucket: s3.IBucket,
         model_prefix: str,
-        model_uri: str,
+        environment: dict[str, str],
         memory_mb: int,
         timeout_seconds: int,
         architecture: str,
         reserved_concurrency: int | None,
         provisioned_concurrency: int,
-        log_level: str,
         log_retention: logs.RetentionDays,
-        cors_origins: tuple[str, ...],
-        max_texts: int | None,
-        max_chars: int | None,
     ) -> None:
+        """`environment` is `ServiceConfig.function_environment(...)`: the function's Settings."""
         super().__init__(scope, construct_id)
         arch, platform = _ARCHITECTURES[architecture]
 
@@ -78,16 +75,6 @@ class InferenceFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Sentiment function: its own log group, read-only on the model prefix",
         )
-        environment = {
-            "MODEL_URI": model_uri,
-            "LOG_LEVEL": log_level,
-            "CORS_ORIGINS": ",".join(cors_origins),
-        }
-        if max_texts is not None:
-            environment["MAX_TEXTS"] = str(max_texts)
-        if max_chars is not None:
-            environment["MAX_CHARS"] = str(max_chars)
-
         self.function = lambda_.DockerImageFunction(
             self,
             "Function",

@@ -15,7 +15,12 @@ from constructs import Construct
 
 
 class PublicApi(Construct):
-    """Stage throttling, JSON access logs, execution logs for errors, optional CORS and auth."""
+    """Stage throttling, JSON access logs, optional error-level execution logs, CORS and auth.
+
+    API Gateway writes any log through one role per account and region (`AWS::ApiGateway::Account`).
+    The stack takes that setting over only with `cloud_watch_role`; otherwise the region must have
+    it already (docs/deploy.md). Every log group here is the stack's and goes with it on destroy.
+    """
 
     def __init__(
         self,
@@ -29,14 +34,19 @@ class PublicApi(Construct):
         cors_origins: tuple[str, ...],
         auth_mode: str,
         log_retention: logs.RetentionDays,
+        access_logs: bool,
+        execution_logs: bool,
+        cloud_watch_role: bool,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.access_logs = logs.LogGroup(
-            self,
-            "AccessLogs",
-            retention=log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        self.access_logs: logs.LogGroup | None = None
+        if access_logs:
+            self.access_logs = logs.LogGroup(
+                self,
+                "AccessLogs",
+                retention=log_retention,
+                removal_policy=RemovalPolicy.DESTROY,
+            )
         cors = (
             apigw.CorsOptions(
                 allow_origins=list(cors_origins),
@@ -59,34 +69,56 @@ class PublicApi(Construct):
             rest_api_name=f"{Stack.of(self).stack_name}-api",
             description="Sentiment analysis API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            # Execution logs (below) need the account-wide API Gateway -> CloudWatch role.
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            cloud_watch_role=cloud_watch_role,
+            # The role is the whole region's setting: other APIs may log through it after we go.
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN if cloud_watch_role else None,
             default_cors_preflight_options=cors,
             default_method_options=method_options,
             deploy_options=apigw.StageOptions(
                 stage_name=stage_name,
                 throttling_rate_limit=throttle_rate_limit,
                 throttling_burst_limit=throttle_burst_limit,
-                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=True,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
+                access_log_destination=(
+                    apigw.LogGroupLogDestination(self.access_logs) if self.access_logs else None
                 ),
-                logging_level=apigw.MethodLoggingLevel.ERROR,
+                access_log_format=(
+                    apigw.AccessLogFormat.json_with_standard_fields(
+                        caller=True,
+                        http_method=True,
+                        ip=True,
+                        protocol=True,
+                        request_time=True,
+                        resource_path=True,
+                        response_length=True,
+                        status=True,
+                        user=True,
+                    )
+                    if self.access_logs
+                    else None
+                ),
+                logging_level=(
+                    apigw.MethodLoggingLevel.ERROR
+                    if execution_logs
+                    else apigw.MethodLoggingLevel.OFF
+                ),
                 data_trace_enabled=False,  # full request logs would copy user text into logs
                 metrics_enabled=True,
             ),
         )
         # RestApi adds an `Endpoint` output of its own; the stack's ApiUrl output replaces it.
         self.api.node.try_remove_child("Endpoint")
+
+        self.execution_logs: logs.LogGroup | None = None
+        if execution_logs:
+            # API Gateway creates this group itself on the first log line, with no retention, and
+            # it outlives the stack; created here first, it gets both.
+            self.execution_logs = logs.LogGroup(
+                self,
+                "ExecutionLogs",
+                log_group_name=f"API-Gateway-Execution-Logs_{self.api.rest_api_id}/{stage_name}",
+                retention=log_retention,
+                removal_policy=RemovalPolicy.DESTROY,
+            )
 
         integration = apigw.LambdaIntegration(handler, proxy=True)
         self.api.root.add_method("ANY", integration)
@@ -107,9 +139,11 @@ class PublicApi(Construct):
             )
             plan.add_api_key(self.api_key)
 
-        self._suppress(auth_mode)
+        self._suppress(auth_mode, access_logs, execution_logs, cloud_watch_role)
 
-    def _suppress(self, auth_mode: str) -> None:
+    def _suppress(
+        self, auth_mode: str, access_logs: bool, execution_logs: bool, cloud_watch_role: bool
+    ) -> None:
         suppressions = [
             NagPackSuppression(
                 id="AwsSolutions-APIG2",
@@ -123,21 +157,41 @@ class PublicApi(Construct):
                 "the API faces untrusted traffic at scale.",
             ),
             NagPackSuppression(
-                id="AwsSolutions-IAM4",
-                reason="The account-level API Gateway logging role uses AWS's "
-                "AmazonAPIGatewayPushToCloudWatchLogs policy, the documented setup for execution "
-                "logs.",
-                applies_to=[
-                    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                    "AmazonAPIGatewayPushToCloudWatchLogs"
-                ],
-            ),
-            NagPackSuppression(
                 id="AwsSolutions-COG4",
                 reason="No Cognito user pool: callers are anonymous, API-key or IAM clients "
                 "(context authMode), not end users who sign in.",
             ),
         ]
+        if cloud_watch_role:
+            suppressions.append(
+                NagPackSuppression(
+                    id="AwsSolutions-IAM4",
+                    reason="The account-level API Gateway logging role (apiCloudWatchRole=true) "
+                    "uses AWS's AmazonAPIGatewayPushToCloudWatchLogs policy, the documented setup "
+                    "for API Gateway logs.",
+                    applies_to=[
+                        "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                        "AmazonAPIGatewayPushToCloudWatchLogs"
+                    ],
+                )
+            )
+        if not access_logs:
+            suppressions.append(
+                NagPackSuppression(
+                    id="AwsSolutions-APIG1",
+                    reason="apiAccessLogs=false, chosen for a region whose API Gateway CloudWatch "
+                    "role may not be set; the function still logs every request it receives.",
+                )
+            )
+        if not execution_logs:
+            suppressions.append(
+                NagPackSuppression(
+                    id="AwsSolutions-APIG6",
+                    reason="Execution logs are opt-in (apiExecutionLogs=true): the JSON access "
+                    "logs and the function's request log cover each request, and execution logs "
+                    "need the region-wide API Gateway CloudWatch role.",
+                )
+            )
         if auth_mode == "none":
             suppressions.append(
                 NagPackSuppression(

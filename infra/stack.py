@@ -34,22 +34,19 @@ class SentimentStack(Stack):
             if location.bucket
             else storage.bucket
         )
+        model_uri = location.uri(model_bucket.bucket_name)
         service = InferenceFunction(
             self,
             "Inference",
             model_bucket=model_bucket,
             model_prefix=config.model_read_prefix,
-            model_uri=location.uri(model_bucket.bucket_name),
+            environment=config.function_environment(model_uri),
             memory_mb=config.memory_mb,
             timeout_seconds=config.timeout_seconds,
             architecture=config.architecture,
             reserved_concurrency=config.reserved_concurrency,
             provisioned_concurrency=config.provisioned_concurrency,
-            log_level=config.log_level,
             log_retention=config.log_retention,
-            cors_origins=config.cors_origins,
-            max_texts=config.max_texts,
-            max_chars=config.max_chars,
         )
         if config.timeout_seconds > API_INTEGRATION_TIMEOUT_S:
             Annotations.of(service).add_warning_v2(
@@ -67,6 +64,9 @@ class SentimentStack(Stack):
             cors_origins=config.cors_origins,
             auth_mode=config.auth_mode,
             log_retention=config.log_retention,
+            access_logs=config.api_access_logs,
+            execution_logs=config.api_execution_logs,
+            cloud_watch_role=config.api_cloudwatch_role,
         )
         alarms = ServiceAlarms(
             self,
@@ -89,6 +89,12 @@ class SentimentStack(Stack):
             description="Training publishes bundles to s3://<this>/" + config.model_read_prefix,
         )
         CfnOutput(self, "FunctionName", value=service.function.function_name)
+        CfnOutput(
+            self,
+            "ModelUri",
+            value=model_uri,
+            description="MODEL_URI, the bundle served: cdk.json's modelUri (docs/deploy.md)",
+        )
         CfnOutput(
             self,
             "TrainingRoleArn",

@@ -55,6 +55,11 @@ IAM: dict[str, Any] = {
     "modelUri": "s3://shared-models-bucket/bundles/sentiment/latest.json",
 }
 
+# API Gateway logging switched the other way from the defaults: the region's logging role taken
+# over (explicitly), execution logs on; and a stack with no API Gateway logs at all.
+API_LOGS: dict[str, Any] = {"apiCloudWatchRole": True, "apiExecutionLogs": "true"}
+NO_API_LOGS: dict[str, Any] = {"apiAccessLogs": "false"}
+
 
 def cdk_json_context() -> dict[str, Any]:
     return json.loads(CDK_JSON.read_text())["context"]
@@ -128,3 +133,13 @@ def full(synth: Callable[[dict[str, Any]], Synth]) -> Synth:
 @pytest.fixture(scope="session")
 def iam(synth: Callable[[dict[str, Any]], Synth]) -> Synth:
     return synth(IAM)
+
+
+@pytest.fixture(scope="session")
+def api_logs(synth: Callable[[dict[str, Any]], Synth]) -> Synth:
+    return synth(API_LOGS)
+
+
+@pytest.fixture(scope="session")
+def no_api_logs(synth: Callable[[dict[str, Any]], Synth]) -> Synth:
+    return synth(NO_API_LOGS)

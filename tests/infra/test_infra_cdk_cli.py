@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def cdk_synth(outdir: Path, *context: str) -> subprocess.CompletedProcess[str]:
+def cdk_synth(outdir: Path, *context: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         # cdk.json runs `python -m infra.app`: this interpreter (the venv's) must be that python.
@@ -41,7 +41,7 @@ def cdk_synth(outdir: Path, *context: str) -> subprocess.CompletedProcess[str]:
     args = ["npx", "--no-install", "cdk", "synth", "--no-notices", "--quiet", "-o", str(outdir)]
     for item in context:
         args += ["-c", item]
-    return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,7 @@ def test_cli_synth_writes_the_template(template: dict[str, Any]) -> None:
         "ApiUrl",
         "ArtifactsBucketName",
         "FunctionName",
+        "ModelUri",
         "TrainingRoleArn",
     }
 
@@ -108,3 +109,50 @@ def test_invalid_context_fails_cli_synth_with_the_fix(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "context 'architecture' is 'x86': expected one of x86_64, arm64" in result.stderr
     assert not (tmp_path / f"{STACK}.template.json").exists()
+
+
+# --- pinning a run ------------------------------------------------------------------------------
+
+DEPLOY_DOC = REPO / "docs" / "deploy.md"
+
+
+def _pin_command() -> str:
+    """The line docs/deploy.md gives for pinning a run in cdk.json."""
+    lines = [ln for ln in DEPLOY_DOC.read_text().splitlines() if ln.startswith("jq --arg uri")]
+    assert len(lines) == 1, "docs/deploy.md should give one `jq --arg uri ...` pin command"
+    return lines[0]
+
+
+def _model_uri(outdir: Path) -> str:
+    template = json.loads((outdir / f"{STACK}.template.json").read_text())
+    value = template["Resources"][FUNCTION_LOGICAL_ID]["Properties"]["Environment"]["Variables"]
+    return json.dumps(value["MODEL_URI"])
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="the documented pin command needs jq")
+def test_a_run_pinned_in_cdk_json_survives_the_next_plain_synth(tmp_path: Path) -> None:
+    """The documented pin edits cdk.json, so a later `cdk synth` (which `cdk deploy` runs) with
+    no -c at all still serves that run."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("infra", "function", "contract", "node_modules"):
+        (project / name).symlink_to(REPO / name)
+    shutil.copy(REPO / "cdk.json", project / "cdk.json")
+    assert json.loads((project / "cdk.json").read_text())["context"]["modelUri"]
+
+    pin = subprocess.run(
+        ["bash", "-c", _pin_command()],
+        cwd=project,
+        env={**os.environ, "RUN": "run-20261129-pinned"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert pin.returncode == 0, pin.stderr
+    context = json.loads((project / "cdk.json").read_text())["context"]
+    assert context["modelUri"] == "models/run-20261129-pinned"
+    assert context["@aws-cdk/core:checkSecretUsage"] is True  # the rest of cdk.json is kept
+
+    plain = cdk_synth(tmp_path / "plain", cwd=project)
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert '"/models/run-20261129-pinned"' in _model_uri(tmp_path / "plain")

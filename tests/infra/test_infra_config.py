@@ -52,6 +52,17 @@ def test_strings_from_the_command_line_are_typed() -> None:
     assert cfg.cors_origins == ("https://a.example.com", "https://b.example.com")
 
 
+def test_log_level_is_case_insensitive_like_the_function() -> None:
+    assert config(logLevel="warning").log_level == "WARNING"
+
+
+def test_api_gateway_logging_defaults_leave_the_account_setting_alone() -> None:
+    cfg = config()
+    assert cfg.api_access_logs is True
+    assert cfg.api_execution_logs is False
+    assert cfg.api_cloudwatch_role is False
+
+
 def test_json_lists_and_typed_values_from_cdk_json() -> None:
     cfg = config(corsOrigins=["*"], memoryMb=1024, alarmTopic=False)
     assert cfg.cors_origins == ("*",)
@@ -99,7 +110,14 @@ def test_full_s3_uri_in_another_bucket() -> None:
         ({"alarmEmail": "not-an-address"}, "'alarmEmail'"),
         ({"alarm5xxRatePercent": 0}, "'alarm5xxRatePercent'"),
         ({"alarmErrors": 0}, "'alarmErrors'"),
-        ({"maxTexts": 0}, "'maxTexts'"),
+        ({"maxTexts": 0}, "'maxTexts' is 0: expected a whole number from 1 to 10000"),
+        (
+            {"maxTexts": "20000"},
+            "'maxTexts' is 20000: expected .* to 10000 \\(the function's limit",
+        ),
+        ({"maxChars": 0}, "'maxChars' is 0: expected a whole number, 1 or more"),
+        ({"logLevel": "TRACE"}, "'logLevel' is 'TRACE': expected one of DEBUG, .*, CRITICAL"),
+        ({"apiExecutionLogs": "sometimes"}, "'apiExecutionLogs' is 'sometimes': expected true"),
         ({"stackName": "1stack"}, "'stackName'"),
         ({"memorymb": 4096}, "'memorymb' is not a setting; did you mean 'memoryMb'"),
         ({"architechture": "arm64"}, "did you mean 'architecture'"),

@@ -1,0 +1,108 @@
+"""`cdk destroy` leaves nothing that bills, and the stack leaves the region's API Gateway logging
+role alone unless asked (`-c apiCloudWatchRole=true`). Only the artifacts bucket (the trained
+models) is kept by design (docs/deploy.md, "Tear down")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+# What a destroy keeps on purpose: the models; with apiCloudWatchRole, the region's logging role
+# and its account setting (other APIs may log through them; neither bills).
+KEPT = {"AWS::S3::Bucket"}
+KEPT_WITH_ACCOUNT_ROLE = KEPT | {"AWS::IAM::Role", "AWS::ApiGateway::Account"}
+KEEPING = ("Retain", "RetainExceptOnCreate", "Snapshot")
+VARIANTS = ["default", "full", "iam", "api_logs", "no_api_logs"]
+
+
+def _kept(synth: Any) -> dict[str, str]:
+    return {
+        logical_id: resource["Type"]
+        for logical_id, resource in synth.resources.items()
+        if resource.get("DeletionPolicy") in KEEPING
+        or resource.get("UpdateReplacePolicy") in KEEPING
+    }
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_only_the_bucket_outlives_the_stack(variant: str, request: pytest.FixtureRequest) -> None:
+    synth: Any = request.getfixturevalue(variant)
+    allowed = KEPT_WITH_ACCOUNT_ROLE if variant == "api_logs" else KEPT
+    kept = _kept(synth)
+    assert set(kept.values()) <= allowed, kept
+    assert "AWS::S3::Bucket" in kept.values()
+
+
+@pytest.mark.parametrize("variant", ["full", "iam"])
+def test_alarm_topic_key_is_scheduled_for_deletion(variant: str, request: pytest.FixtureRequest):
+    synth: Any = request.getfixturevalue(variant)
+    synth.template.resource_count_is("AWS::KMS::Key", 1)
+    synth.template.has_resource(
+        "AWS::KMS::Key",
+        {
+            "DeletionPolicy": "Delete",
+            "UpdateReplacePolicy": "Delete",
+            "Properties": Match.object_like({"PendingWindowInDays": 7}),
+        },
+    )
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_log_group_expires_and_goes_with_the_stack(
+    variant: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Any = request.getfixturevalue(variant)
+    groups = synth.of_type("AWS::Logs::LogGroup")
+    assert groups
+    for logical_id, group in groups.items():
+        assert group.get("DeletionPolicy") == "Delete", logical_id
+        assert group["Properties"].get("RetentionInDays"), logical_id
+
+
+@pytest.mark.parametrize("variant", ["default", "full", "iam", "no_api_logs"])
+def test_the_region_logging_role_is_left_alone_by_default(
+    variant: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Any = request.getfixturevalue(variant)
+    synth.template.resource_count_is("AWS::ApiGateway::Account", 0)
+    for role in synth.of_type("AWS::IAM::Role").values():
+        assert "apigateway" not in str(role["Properties"]["AssumeRolePolicyDocument"])
+
+
+def test_taking_over_the_region_logging_role_is_explicit(api_logs: Any) -> None:
+    api_logs.template.resource_count_is("AWS::ApiGateway::Account", 1)
+    api_logs.template.has_resource("AWS::ApiGateway::Account", {"DeletionPolicy": "Retain"})
+
+
+def test_execution_logs_go_to_a_group_the_stack_owns(api_logs: Any, default: Any) -> None:
+    api_logs.template.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {"MethodSettings": [Match.object_like({"LoggingLevel": "ERROR"})]},
+    )
+    api_id = next(iter(api_logs.of_type("AWS::ApiGateway::RestApi")))
+    api_logs.template.has_resource(
+        "AWS::Logs::LogGroup",
+        {
+            "DeletionPolicy": "Delete",
+            "Properties": {
+                "LogGroupName": {
+                    "Fn::Join": ["", ["API-Gateway-Execution-Logs_", {"Ref": api_id}, "/prod"]]
+                },
+                "RetentionInDays": 30,
+            },
+        },
+    )
+    # Off by default: no execution logs, so no group API Gateway would create outside the stack.
+    names = [
+        g["Properties"].get("LogGroupName") for g in default.of_type("AWS::Logs::LogGroup").values()
+    ]
+    assert not any("API-Gateway-Execution-Logs" in str(n) for n in names)
+
+
+def test_access_logs_can_be_turned_off(no_api_logs: Any, default: Any) -> None:
+    stage = no_api_logs.one("AWS::ApiGateway::Stage")["Properties"]
+    assert "AccessLogSetting" not in stage
+    assert len(no_api_logs.of_type("AWS::Logs::LogGroup")) == 1  # the function's own
+    assert "AccessLogSetting" in default.one("AWS::ApiGateway::Stage")["Properties"]
