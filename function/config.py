@@ -26,6 +26,8 @@ from function.setting_bounds import (
 
 # An environment value is quoted in the refusal; a long one (a pasted review) is cut.
 _MAX_QUOTED = 80
+REFUSED = "the function's environment was refused: "
+FIX = " (fix the variable on the function: the stack's context, or sam's --env-vars)"
 
 
 class Settings(BaseSettings):
@@ -111,8 +113,4 @@ def describe_refusal(exc: ValidationError) -> str:
         if len(value) > _MAX_QUOTED:
             value = value[: _MAX_QUOTED - 3] + "..."
         parts.append(f"{name}={value}: {error.get('msg', 'invalid')}")
-    return (
-        "the function's environment was refused: "
-        + "; ".join(parts)
-        + " (fix the variable on the function: the stack's context, or sam's --env-vars)"
-    )
+    return REFUSED + "; ".join(parts) + FIX

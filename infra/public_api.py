@@ -17,9 +17,10 @@ from constructs import Construct
 class PublicApi(Construct):
     """Stage throttling, JSON access logs, optional error-level execution logs, CORS and auth.
 
-    API Gateway writes any log through one role per account and region (`AWS::ApiGateway::Account`).
-    The stack takes that setting over only with `cloud_watch_role`; otherwise the region must have
-    it already (docs/deploy.md). Every log group here is the stack's and goes with it on destroy.
+    API Gateway writes any log through one role per account and region (the account setting,
+    `AWS::ApiGateway::Account`). The stack takes that setting over only with `cloud_watch_role`;
+    otherwise the region must have it already (docs/deploy.md). Every log group here is the
+    stack's and goes with it on destroy.
     """
 
     def __init__(
@@ -119,6 +120,8 @@ class PublicApi(Construct):
                 retention=log_retention,
                 removal_policy=RemovalPolicy.DESTROY,
             )
+            # The group must exist before the stage starts logging, or API Gateway makes its own.
+            self.api.deployment_stage.node.add_dependency(self.execution_logs)
 
         integration = apigw.LambdaIntegration(handler, proxy=True)
         self.api.root.add_method("ANY", integration)

@@ -94,6 +94,13 @@ def test_execution_logs_go_to_a_group_the_stack_owns(api_logs: Any, default: Any
             },
         },
     )
+    group_id = next(
+        k
+        for k, g in api_logs.of_type("AWS::Logs::LogGroup").items()
+        if "API-Gateway-Execution-Logs_" in str(g["Properties"].get("LogGroupName"))
+    )
+    stage = next(iter(api_logs.of_type("AWS::ApiGateway::Stage").values()))
+    assert group_id in stage["DependsOn"]  # there before API Gateway could make its own
     # Off by default: no execution logs, so no group API Gateway would create outside the stack.
     names = [
         g["Properties"].get("LogGroupName") for g in default.of_type("AWS::Logs::LogGroup").values()
