@@ -95,9 +95,10 @@ class ServiceConfig:
     # Error-level execution logs, into a log group the stack owns (retention, deleted with it).
     api_execution_logs: bool = field(default=False, metadata=_key("apiExecutionLogs"))
     # Creates the API Gateway -> CloudWatch role and makes it the account's setting for the whole
-    # region (every API there logs through it), so only when asked; kept on destroy for the same
-    # reason. Needed once per region before any API Gateway logging works.
-    api_cloudwatch_role: bool = field(default=False, metadata=_key("apiCloudWatchRole"))
+    # region (every API there logs through it); kept on destroy for the same reason. On by
+    # default because any API Gateway logging fails the first deploy in a region that has no
+    # such role; synth warns that it does so. `false` where the account manages that setting.
+    api_cloudwatch_role: bool = field(default=True, metadata=_key("apiCloudWatchRole"))
     throttle_rate_limit: float = field(default=50.0, metadata=_key("throttleRateLimit"))
     throttle_burst_limit: int = field(default=100, metadata=_key("throttleBurstLimit"))
     auth_mode: str = field(default="none", metadata=_key("authMode"))

@@ -54,6 +54,13 @@ class SentimentStack(Stack):
                 f"timeoutSeconds={config.timeout_seconds}: API Gateway answers 504 after "
                 f"{API_INTEGRATION_TIMEOUT_S} s, so requests never see the extra time",
             )
+        if config.api_cloudwatch_role:
+            Annotations.of(self).add_warning_v2(
+                "sentiment:apiCloudWatchRole",
+                "this stack sets the region's API Gateway CloudWatch logging role (an account "
+                "setting every API in the region logs through; kept on destroy). If your account "
+                "manages that setting, deploy with -c apiCloudWatchRole=false",
+            )
         api = PublicApi(
             self,
             "Public",

@@ -49,16 +49,17 @@ FULL: dict[str, Any] = {
 }
 IAM: dict[str, Any] = {
     "authMode": "iam",
+    "apiCloudWatchRole": False,  # an account whose API Gateway logging role is managed elsewhere
     "corsOrigins": "*",
     "alarmTopic": "true",
     "modelPrefix": "bundles/sentiment",
     "modelUri": "s3://shared-models-bucket/bundles/sentiment/latest.json",
 }
 
-# API Gateway logging switched the other way from the defaults: the region's logging role taken
-# over (explicitly), execution logs on; and a stack with no API Gateway logs at all.
-API_LOGS: dict[str, Any] = {"apiCloudWatchRole": True, "apiExecutionLogs": "true"}
-NO_API_LOGS: dict[str, Any] = {"apiAccessLogs": "false"}
+# API Gateway logging switched the other way from the defaults: execution logs on; and a stack
+# with no API Gateway logs at all that leaves the region's logging role to the account.
+API_LOGS: dict[str, Any] = {"apiExecutionLogs": "true"}
+NO_API_LOGS: dict[str, Any] = {"apiAccessLogs": "false", "apiCloudWatchRole": "false"}
 
 
 def cdk_json_context() -> dict[str, Any]:

@@ -56,11 +56,13 @@ def test_log_level_is_case_insensitive_like_the_function() -> None:
     assert config(logLevel="warning").log_level == "WARNING"
 
 
-def test_api_gateway_logging_defaults_leave_the_account_setting_alone() -> None:
+def test_api_gateway_logging_defaults_work_in_a_region_without_a_logging_role() -> None:
     cfg = config()
     assert cfg.api_access_logs is True
     assert cfg.api_execution_logs is False
-    assert cfg.api_cloudwatch_role is False
+    # Access logs need the region's logging role: the default deploy brings it (and says so).
+    assert cfg.api_cloudwatch_role is True
+    assert config(apiCloudWatchRole="false").api_cloudwatch_role is False
 
 
 def test_json_lists_and_typed_values_from_cdk_json() -> None:

@@ -1,13 +1,13 @@
-"""`cdk destroy` leaves nothing that bills, and the stack leaves the region's API Gateway logging
-role alone unless asked (`-c apiCloudWatchRole=true`). Only the artifacts bucket (the trained
-models) is kept by design (docs/deploy.md, "Tear down")."""
+"""`cdk destroy` leaves nothing that bills. Only the artifacts bucket (the trained models) is kept
+by design, and, unless `-c apiCloudWatchRole=false`, the region's API Gateway logging role and
+its account setting, which other APIs may log through (docs/deploy.md, "Tear down")."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Match
+from aws_cdk.assertions import Annotations, Match
 
 # What a destroy keeps on purpose: the models; with apiCloudWatchRole, the region's logging role
 # and its account setting (other APIs may log through them; neither bills).
@@ -29,7 +29,7 @@ def _kept(synth: Any) -> dict[str, str]:
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_only_the_bucket_outlives_the_stack(variant: str, request: pytest.FixtureRequest) -> None:
     synth: Any = request.getfixturevalue(variant)
-    allowed = KEPT_WITH_ACCOUNT_ROLE if variant == "api_logs" else KEPT
+    allowed = KEPT if variant in ("iam", "no_api_logs") else KEPT_WITH_ACCOUNT_ROLE
     kept = _kept(synth)
     assert set(kept.values()) <= allowed, kept
     assert "AWS::S3::Bucket" in kept.values()
@@ -61,8 +61,8 @@ def test_every_log_group_expires_and_goes_with_the_stack(
         assert group["Properties"].get("RetentionInDays"), logical_id
 
 
-@pytest.mark.parametrize("variant", ["default", "full", "iam", "no_api_logs"])
-def test_the_region_logging_role_is_left_alone_by_default(
+@pytest.mark.parametrize("variant", ["iam", "no_api_logs"])
+def test_the_region_logging_role_can_be_left_to_the_account(
     variant: str, request: pytest.FixtureRequest
 ) -> None:
     synth: Any = request.getfixturevalue(variant)
@@ -71,9 +71,18 @@ def test_the_region_logging_role_is_left_alone_by_default(
         assert "apigateway" not in str(role["Properties"]["AssumeRolePolicyDocument"])
 
 
-def test_taking_over_the_region_logging_role_is_explicit(api_logs: Any) -> None:
-    api_logs.template.resource_count_is("AWS::ApiGateway::Account", 1)
-    api_logs.template.has_resource("AWS::ApiGateway::Account", {"DeletionPolicy": "Retain"})
+@pytest.mark.parametrize("variant", ["default", "full", "api_logs"])
+def test_the_default_deploy_brings_the_region_logging_role_and_keeps_it(
+    variant: str, request: pytest.FixtureRequest
+) -> None:
+    # Without it, access logs fail the first deploy in a region that never had API Gateway logs.
+    synth: Any = request.getfixturevalue(variant)
+    synth.template.resource_count_is("AWS::ApiGateway::Account", 1)
+    synth.template.has_resource("AWS::ApiGateway::Account", {"DeletionPolicy": "Retain"})
+    warnings = Annotations.from_stack(synth.stack).find_warning(
+        "*", Match.string_like_regexp(".*region's API Gateway CloudWatch logging role.*")
+    )
+    assert len(warnings) == 1, "synth must say that it sets the region's logging role"
 
 
 def test_execution_logs_go_to_a_group_the_stack_owns(api_logs: Any, default: Any) -> None:
@@ -113,3 +122,10 @@ def test_access_logs_can_be_turned_off(no_api_logs: Any, default: Any) -> None:
     assert "AccessLogSetting" not in stage
     assert len(no_api_logs.of_type("AWS::Logs::LogGroup")) == 1  # the function's own
     assert "AccessLogSetting" in default.one("AWS::ApiGateway::Stage")["Properties"]
+
+
+def test_no_warning_when_the_account_keeps_its_logging_role(iam: Any) -> None:
+    warnings = Annotations.from_stack(iam.stack).find_warning(
+        "*", Match.string_like_regexp(".*region's API Gateway CloudWatch logging role.*")
+    )
+    assert warnings == []
