@@ -52,5 +52,9 @@ bench-training: $(STAMP) ## training throughput vs the naive recipe, and the qui
 bench-serving: $(STAMP) ## ONNX serving vs the transformers pipeline
 	$(BIN)/python -m bench.serving
 
+.PHONY: bench-lambda
+bench-lambda: $(STAMP) ## init and warm invokes under the Lambda runtime emulator (Python 3.12, S3 on loopback)
+	$(BIN)/python -m bench.lambda_runtime
+
 clean:
 	rm -rf $(VENV) runs artifacts cdk.out node_modules .pytest_cache .ruff_cache
