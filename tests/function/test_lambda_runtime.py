@@ -1,0 +1,201 @@
+"""The function under the real Lambda runtime, without Docker: the task root assembled for the
+image's platform by function/image/assemble.py (the script the Dockerfile runs), run by Python 3.12
+under the AWS Lambda Runtime Interface Emulator and awslambdaric, the bundle fetched from an s3://
+MODEL_URI on a moto server on loopback. Every event in events/ goes through it, and bad ones."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from bench.lambda_emulator import (
+    Emulator,
+    Unavailable,
+    assemble_task_root,
+    find_python,
+    find_rie,
+    install_runtime,
+)
+from contract.bundle import read_manifest
+from contract.storage import publish_bundle
+from function.image.assemble import AssembleError, bake_bundle
+from tests.skips import skip_or_fail
+
+EVENTS = sorted((Path(__file__).resolve().parents[2] / "events").glob("*.json"))
+AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@pytest.fixture(scope="module")
+def python312() -> Path:
+    try:
+        return find_python("3.12")
+    except Unavailable as exc:
+        skip_or_fail(str(exc))
+
+
+@pytest.fixture(scope="module")
+def rie() -> Path:
+    try:
+        return find_rie()
+    except Unavailable as exc:
+        skip_or_fail(str(exc))
+
+
+@pytest.fixture(scope="module")
+def lambda_dirs(
+    python312: Path, tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """(task root with the tiny bundle baked in, runtime dir): /var/task and /var/lang's
+    site-packages of the image, for its platform."""
+    root = tmp_path_factory.mktemp("lambda")
+    task_root = assemble_task_root(root / "task", python312, bundle=tiny_bundle.parent)
+    return task_root, install_runtime(root / "runtime")
+
+
+@pytest.fixture(scope="module")
+def s3_model_uri(s3_server: str, tiny_bundle: Path) -> str:
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server,
+        region_name="us-east-1",
+        aws_access_key_id=AWS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=AWS["AWS_SECRET_ACCESS_KEY"],
+    )
+    client.create_bucket(Bucket="lambda-runtime-models")
+    run_id = read_manifest(tiny_bundle).run_id
+    publish_bundle(
+        tiny_bundle, "s3://lambda-runtime-models/models", run_id, update_latest=True, client=client
+    )
+    return "s3://lambda-runtime-models/models/latest.json"
+
+
+@pytest.fixture(scope="module")
+def emulator(
+    rie: Path,
+    python312: Path,
+    lambda_dirs: tuple[Path, Path],
+    s3_model_uri: str,
+    s3_server: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Emulator]:
+    task_root, runtime = lambda_dirs
+    env = {
+        **AWS,
+        "MODEL_URI": s3_model_uri,
+        "MODEL_CACHE_DIR": str(tmp_path_factory.mktemp("model-cache")),
+        "AWS_ENDPOINT_URL": s3_server,
+        "AWS_ENDPOINT_URL_S3": s3_server,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    with Emulator(rie, python312, task_root, runtime, env) as emu:
+        yield emu
+
+
+def response_body(payload: dict[str, Any]) -> Any:
+    text = payload["body"]
+    if payload.get("isBase64Encoded"):
+        text = base64.b64decode(text).decode()
+    return json.loads(text)
+
+
+def headers_of(payload: dict[str, Any]) -> dict[str, str]:
+    return {k.lower(): v for k, v in (payload.get("headers") or {}).items()}
+
+
+def event(name: str, **changes: Any) -> dict[str, Any]:
+    return {**json.loads((EVENTS[0].parent / name).read_text()), **changes}
+
+
+@pytest.mark.parametrize("event_file", EVENTS, ids=[p.stem for p in EVENTS])
+def test_event(emulator: Emulator, event_file: Path, tiny_bundle: Path) -> None:
+    status, payload = emulator.invoke(json.loads(event_file.read_text()))
+    assert status == 200 and "statusCode" in payload, (payload, emulator.log()[-3000:])
+    body = response_body(payload)
+    # Lambda's request id, as the emulator's REPORT line names it, in the response header.
+    assert headers_of(payload)["x-request-id"] == emulator.reports[-1].request_id
+    if "bad-input" in event_file.stem:
+        assert payload["statusCode"] == 422
+        assert body["error_type"] == "validation_error"
+        return
+    assert payload["statusCode"] == 200, body
+    if "health" in event_file.stem:
+        assert body["ready"] is True
+        assert body["model_version"] == read_manifest(tiny_bundle).run_id
+    elif "hf" in event_file.stem:
+        assert isinstance(body, list) and all(isinstance(row, list) for row in body)
+    else:
+        assert body["model_version"] and body["predictions"]
+        assert all(p["label"] in ("negative", "positive") for p in body["predictions"])
+
+
+def test_malformed_body_is_a_4xx_with_a_message(emulator: Emulator) -> None:
+    status, payload = emulator.invoke(event("apigw-v2-predict.json", body='{"text": "unclosed'))
+    assert status == 200
+    assert 400 <= payload["statusCode"] < 500
+    assert response_body(payload)["error"]
+
+
+def test_unknown_route_is_404(emulator: Emulator) -> None:
+    unknown = event("apigw-v2-health.json")
+    unknown["rawPath"] = "/no-such-route"
+    unknown["requestContext"] = {
+        **unknown["requestContext"],
+        "http": {**unknown["requestContext"]["http"], "path": "/no-such-route"},
+    }
+    status, payload = emulator.invoke(unknown)
+    assert status == 200 and payload["statusCode"] == 404
+    assert response_body(payload)["error"]
+
+
+def test_not_an_api_gateway_event_is_an_error_not_a_crash(emulator: Emulator) -> None:
+    """An S3 notification or a hand-written test event: the runtime reports the handler's error
+    and keeps the same process for the next invocation (no crash, no second init)."""
+    emulator.invoke(event("apigw-v2-health.json"))
+    inits = emulator.init_count
+    status, payload = emulator.invoke({"Records": [{"eventSource": "aws:s3"}]})
+    assert status == 200
+    assert payload["errorType"] == "RuntimeError"
+    assert "unable to infer a handler" in payload["errorMessage"]
+    status, payload = emulator.invoke(b"this is not JSON")
+    assert payload["errorType"] == "Runtime.UnmarshalError"
+    status, payload = emulator.invoke(event("apigw-v1-health.json"))
+    assert payload["statusCode"] == 200
+    assert emulator.init_count == inits == 1
+
+
+def test_init_and_invoke_reports_are_read(emulator: Emulator) -> None:
+    emulator.invoke(event("apigw-v2-predict.json"))
+    assert emulator.init_ms is not None and emulator.init_ms > 0
+    reports = emulator.reports
+    assert reports and all(r.duration_ms > 0 for r in reports)
+    assert len({r.request_id for r in reports}) == len(reports)
+
+
+def test_baked_bundle_serves_without_s3(
+    rie: Path,
+    python312: Path,
+    lambda_dirs: tuple[Path, Path],
+    tiny_bundle: Path,
+) -> None:
+    """What `--build-arg BUNDLE_DIR=...` bakes: MODEL_URI is the task root's model/ and no AWS
+    endpoint or credentials exist."""
+    task_root, runtime = lambda_dirs
+    assert not (task_root / "model" / "hf").exists()  # serving never reads the checkpoint
+    env = {"MODEL_URI": str(task_root / "model"), "MODEL_CACHE_DIR": "/nonexistent"}
+    with Emulator(rie, python312, task_root, runtime, env) as emu:
+        status, payload = emu.invoke(event("apigw-v1-health.json"))
+    assert status == 200 and payload["statusCode"] == 200, emu.log()[-3000:]
+    assert response_body(payload)["model_version"] == read_manifest(tiny_bundle).run_id
+
+
+def test_a_tampered_bundle_fails_the_bake(
+    python312: Path, lambda_dirs: tuple[Path, Path], tampered_bundle: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(AssembleError, match=r"model\.onnx: sha256"):
+        bake_bundle(tampered_bundle, lambda_dirs[0], str(python312), dest=tmp_path / "model")
