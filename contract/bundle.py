@@ -1,8 +1,9 @@
 """The model bundle: the one contract between training (writes it) and serving (reads it).
 
-A bundle is a directory holding `model.onnx`, `tokenizer.json`, a model card, metrics and plots,
-described by `manifest.json`: format version, labels, encoder settings, and the sha256 and size of
-every other file. The manifest is written last; a directory without one is not a bundle.
+A bundle is a directory holding the served ONNX model, `tokenizer.json`, a model card, metrics and
+plots, described by `manifest.json`: format version, labels, encoder settings, which model file is
+served and at what precision, and the sha256 and size of every other file. The manifest is written
+last; a directory without one is not a bundle.
 Serving calls `verify_bundle` before it answers: a bundle that fails is never served.
 """
 
@@ -20,9 +21,10 @@ from contract.encoder import EncoderConfig
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-MODEL_FILE = "model.onnx"
+MODEL_FILE = "model.onnx"  # int8; bundles written before model_file existed all serve this
+FP32_MODEL_FILE = "model.fp32.onnx"  # served when int8 failed the parity gate
 TOKENIZER_FILE = "tokenizer.json"
-REQUIRED_FILES = (MODEL_FILE, TOKENIZER_FILE)
+PRECISIONS = ("int8", "fp32")
 # The pointer written beside the runs once a run passes the quality gate.
 LATEST_POINTER = "latest.json"
 # The training checkpoint rides along for further fine-tuning; serving never reads it, so it
@@ -47,6 +49,11 @@ class Manifest:
     library_versions: dict[str, str] = field(default_factory=dict)
     created_at: str = ""
     format_version: int = FORMAT_VERSION
+    # The model serving loads and why it is that one. Optional keys with the old behaviour as
+    # defaults: a bundle written before them serves model.onnx (int8) as it always did.
+    model_file: str = MODEL_FILE
+    precision: str = "int8"
+    precision_reason: str = ""
 
     def served_files(self) -> dict[str, dict[str, Any]]:
         return {n: e for n, e in self.files.items() if not n.startswith(NOT_SERVED)}
@@ -86,7 +93,14 @@ class Manifest:
             for v in files.values()
         ):
             raise BundleError(f"{MANIFEST}: files must map each name to {{sha256, size}}")
-        for name in REQUIRED_FILES:
+        model_file = data.get("model_file", MODEL_FILE)
+        if not isinstance(model_file, str) or not model_file:
+            raise BundleError(f"{MANIFEST}: model_file must name the served model file")
+        if data.get("precision", "int8") not in PRECISIONS:
+            raise BundleError(
+                f"{MANIFEST}: precision {data.get('precision')!r} is not one of {PRECISIONS}"
+            )
+        for name in (model_file, TOKENIZER_FILE):
             if name not in files:
                 raise BundleError(f"{MANIFEST} does not list the required file {name}")
         for name in files:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from contract.bundle import MODEL_FILE, TOKENIZER_FILE, Manifest
+from contract.bundle import TOKENIZER_FILE, Manifest
 from contract.encoder import Encoded, TextEncoder
 
 # Padded tokens per ONNX Runtime run. Measured on 2 AVX2 vCPUs with the int8 MiniLM: 64 reviews
@@ -70,11 +70,13 @@ class OnnxClassifier:
         bundle_dir: str | Path,
         manifest: Manifest,
         threads: int | None = None,
-        model_file: str = MODEL_FILE,
+        model_file: str | None = None,
     ) -> OnnxClassifier:
+        """Loads the model file the manifest names (model.onnx for bundles that name none)."""
         bundle_dir = Path(bundle_dir)
         encoder = TextEncoder.from_file(bundle_dir / TOKENIZER_FILE, manifest.encoder_config)
-        return cls(bundle_dir / model_file, encoder, manifest.labels, threads)
+        return cls(bundle_dir / (model_file or manifest.model_file), encoder, manifest.labels,
+                   threads)  # fmt: skip
 
     def logits(self, encoded: Sequence[Encoded], max_batch_tokens: int = MAX_BATCH_TOKENS,
                max_batch_size: int = 64) -> np.ndarray:  # fmt: skip

@@ -68,6 +68,8 @@ def test_no_manifest_means_no_bundle(bundle):
         (lambda m: m.update(format_version=99), "format_version 99"),
         (lambda m: m.pop("labels"), "lacks required keys: labels"),
         (lambda m: m["files"].pop("model.onnx"), "required file model.onnx"),
+        (lambda m: m.update(model_file="model.fp32.onnx"), "required file model.fp32.onnx"),
+        (lambda m: m.update(precision="int4"), "precision 'int4' is not one of"),
         (
             lambda m: m["files"].update({"../etc/passwd": {"sha256": "0", "size": 1}}),
             "outside the bundle",
@@ -100,3 +102,17 @@ def test_sha256_matches_hashlib_for_empty_small_and_large_files(tmp_path, size):
     data = os.urandom(size)
     path.write_bytes(data)
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_a_bundle_from_before_model_file_serves_model_onnx_as_int8(bundle):
+    from contract.predictor import OnnxClassifier
+
+    data = json.loads((bundle / MANIFEST).read_text())
+    assert (data["model_file"], data["precision"]) == ("model.onnx", "int8")
+    for key in ("model_file", "precision", "precision_reason"):
+        del data[key]
+    (bundle / MANIFEST).write_text(json.dumps(data))
+    manifest = verify_bundle(bundle)
+    assert (manifest.model_file, manifest.precision) == ("model.onnx", "int8")
+    probs = OnnxClassifier.from_bundle(bundle, manifest).predict_proba(["A wonderful film."])
+    assert probs.shape == (1, 2)
