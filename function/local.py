@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 
 import uvicorn
@@ -14,11 +15,25 @@ from function.main import create_app
 log = logging.getLogger("function.local")
 HOST = "127.0.0.1"
 EXAMPLE = """\
-Sentiment API on {base} (docs: {base}/docs), model {version}. Try:
+Sentiment API serving on {base} (docs: {base}/docs), model {version} ({precision}). Try:
 
   curl -s {base}/predict -H 'content-type: application/json' \\
     -d '{{"text": ["A moving, beautifully shot film.", "Two hours I will never get back."]}}'
 """
+
+
+class AnnouncingServer(uvicorn.Server):
+    """Logs `message` once the socket listens, before the first request is read: a curl line
+    printed earlier would be refused if pasted at once."""
+
+    def __init__(self, config: uvicorn.Config, message: str | None) -> None:
+        super().__init__(config)
+        self.message = message
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self.message:
+            log.info(self.message)
 
 
 def main() -> None:
@@ -32,12 +47,19 @@ def main() -> None:
     state = app.state.model
     base = f"http://{HOST}:{settings.port}"
     if state.ready:
-        log.info(EXAMPLE.format(base=base, version=state.predictor.version))
+        predictor = state.predictor
+        precision = predictor.precision
+        if predictor.manifest.precision_reason and precision != "int8":
+            precision += f": {predictor.manifest.precision_reason}"
+        message = EXAMPLE.format(base=base, version=predictor.version, precision=precision)
     else:
-        log.error("Serving on %s WITHOUT a model (every prediction answers 503): %s",
-                  base, state.error)  # fmt: skip
+        message = f"Serving on {base} WITHOUT a model (every prediction answers 503): {state.error}"
+        log.error("%s", message)
     # Our middleware logs each request as JSON; uvicorn's access log would repeat it as text.
-    uvicorn.run(app, host=HOST, port=settings.port, access_log=False, log_level="warning")
+    config = uvicorn.Config(
+        app, host=HOST, port=settings.port, access_log=False, log_level="warning"
+    )
+    AnnouncingServer(config, message if state.ready else None).run()
 
 
 if __name__ == "__main__":

@@ -46,6 +46,11 @@ class Predictor:
     def version(self) -> str:
         return self.manifest.run_id
 
+    @property
+    def precision(self) -> str:
+        """int8, or fp32 when int8 failed the parity gate (the manifest's model_file is loaded)."""
+        return self.manifest.precision
+
     def run(self, texts: Sequence[str]) -> BatchOutput:
         start = time.perf_counter()
         encoded = self.classifier.encoder.encode_batch(texts)

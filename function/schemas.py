@@ -105,6 +105,13 @@ class ModelInfo(BaseModel):
     created_at: str
     format_version: int
     source: str = Field(description="The MODEL_URI the bundle was loaded from.")
+    model_file: str = Field(description="The ONNX file of the bundle being served.")
+    precision: Literal["int8", "fp32"] = Field(
+        description="int8, or fp32 when int8 failed the training job's parity gate."
+    )
+    precision_reason: str = Field(
+        description="Why this precision is served (empty for bundles that predate the field)."
+    )
 
 
 class Health(BaseModel):

@@ -32,7 +32,7 @@ def health(state: ModelStateDep) -> JSONResponse:
     "/model",
     response_model=ModelInfo,
     responses={503: ERROR_RESPONSES[503]},
-    summary="The served bundle: version, base model, labels, encoder settings, metrics",
+    summary="The served bundle: version, precision and why, base model, labels, encoder, metrics",
 )
 def model_info(predictor: PredictorDep, state: ModelStateDep) -> ModelInfo:
     m = predictor.manifest
@@ -45,4 +45,7 @@ def model_info(predictor: PredictorDep, state: ModelStateDep) -> ModelInfo:
         created_at=m.created_at,
         format_version=m.format_version,
         source=state.source,
+        model_file=m.model_file,
+        precision=m.precision,
+        precision_reason=m.precision_reason,
     )
