@@ -15,6 +15,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
@@ -154,83 +155,21 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def train_and_predict(
+def run(
     model_args: ModelArguments,
     data_args: DataArguments,
     job: JobArguments,
-    splits: Any,
-    work: Path,
-    *,
-    save: bool = True,
-) -> tuple[Any, Any, Any]:
-    """Fine-tunes one model; returns (trainer, encoder, torch test probabilities)."""
-    from transformers import AutoTokenizer
-
-    from contract.encoder import EncoderConfig, TextEncoder
-    from training.finetune import (
-        ModelLoadError,
-        build_trainer,
-        encode_dataset,
-        load_model,
-        predict_proba,
-        resolve_model,
-        training_arguments,
-    )
-
-    labels = data_args.labels
-    try:
-        hf_tokenizer = AutoTokenizer.from_pretrained(resolve_model(model_args.model_name_or_path))
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(
-            f"cannot load the tokenizer of {model_args.model_name_or_path!r}: "
-            f"{exc}. Offline, use --model_name_or_path embedded"
-        ) from exc
-    if not getattr(hf_tokenizer, "is_fast", False):
-        raise ModelLoadError(
-            f"{model_args.model_name_or_path!r} has no fast (tokenizers) "
-            "tokenizer, which serving needs; pick a model that ships tokenizer.json"
-        )
-    config = EncoderConfig(
-        max_length=data_args.max_length,
-        truncation=data_args.truncation,
-        head_tokens=data_args.head_tokens,
-    )
-    encoder = TextEncoder(hf_tokenizer.backend_tokenizer, config)
-    datasets = {
-        name: encode_dataset(encoder, frame["text"].tolist(), frame["label"].tolist())
-        for name, frame in (
-            ("train", splits.train),
-            ("validation", splits.validation),
-            ("test", splits.test),
-        )
-    }
-    # Seed before the classifier head is initialised (the Trainer seeds only later), so two runs
-    # with the same --seed train the same model.
-    from transformers import set_seed
-
-    set_seed(job.seed)
-    model = load_model(model_args.model_name_or_path, labels)
-    trainer = build_trainer(
-        model,
-        training_arguments(job, str(work), save=save),
-        encoder,
-        datasets["train"],
-        datasets["validation"],
-        processing_class=hf_tokenizer,
-    )
-    trainer.train(resume_from_checkpoint=True if job.resume else None)
-    return trainer, encoder, predict_proba(trainer, datasets["test"])
-
-
-def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments) -> int:
+    started: float | None = None,
+) -> int:
+    """`started`: the command's start (time.monotonic()), which --time_budget_minutes counts from."""
     import numpy as np
-    from tqdm.auto import tqdm
 
     from contract.predictor import OnnxClassifier
     from training.data import load_splits
-    from training.export import check_parity, export_onnx, fuse_for_cpu, parity, quantize_int8
-    from training.finetune import classification_metrics, model_inputs
+    from training.finetune import classification_metrics
+    from training.fit import train_and_predict
     from training.report import model_card, tfidf_baseline, write_metrics, write_plots
+    from training.ship import export_and_gate
 
     if is_main_process():
         check_writable(job.output)  # before hours of training, not after
@@ -240,53 +179,43 @@ def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments)
     labels = data_args.labels
     test_labels = splits.test["label"].to_numpy()
 
-    trainer, encoder, torch_probs = train_and_predict(model_args, data_args, job, splits, work)
+    started = time.monotonic() if started is None else started
+    trained = train_and_predict(model_args, data_args, job, splits, work, started=started)
+    trainer, encoder, torch_probs, splits = (
+        trained.trainer, trained.encoder, trained.torch_probs, trained.splits)  # fmt: skip
     other = "head" if data_args.truncation == "head+tail" else "head+tail"
     other_probs = None
     if job.compare_truncation:  # before the main-only part: every process takes part in training
-        _, _, other_probs = train_and_predict(
+        other_probs = train_and_predict(
             model_args,
             replace(data_args, truncation=other),
             replace(job, resume=False),
             splits,
             work / f"compare-{other.replace('+', '-')}",
+            started=started,
             save=False,
-        )
+        ).torch_probs
     if not trainer.is_world_process_zero():
         return 0  # only the main process exports and publishes; nothing below is collective
     metrics: dict[str, Any] = {"torch": classification_metrics(test_labels, torch_probs)}
     log.info("test metrics (torch fp32): %s", metrics["torch"])
+    if trained.plan is not None:
+        metrics["time_budget"] = trained.plan.to_dict()
 
     bundle = work / "bundle"
     shutil.rmtree(bundle, ignore_errors=True)
     bundle.mkdir(parents=True)
     encoder.tokenizer.save(str(bundle / "tokenizer.json"))
     test_texts = splits.test["text"].tolist()
-    stages = tqdm(total=3, desc="export: onnx fp32 -> fuse, int8 -> evaluate",
-                  disable=not job.progress)  # fmt: skip
-    with stages, tempfile.TemporaryDirectory() as tmp:
-        fp32 = export_onnx(
-            trainer.model, Path(tmp) / "model.fp32.onnx", model_inputs(trainer.model)
-        )
-        stages.update()
-        fused = Path(tmp) / "model.fused.onnx"
-        fusions = fuse_for_cpu(fp32, fused, trainer.model.config)
-        log.info("ONNX Runtime fusions: %s", fusions or "none")
-        metrics["onnx_fusions"] = fusions
-        quantize_int8(fused if fusions else fp32, bundle / "model.onnx")
-        if job.keep_fp32_onnx:
-            shutil.copy2(fp32, bundle / "model.fp32.onnx")
-        stages.update()
-        classifier = OnnxClassifier(bundle / "model.onnx", encoder, labels)
-        onnx_probs = classifier.predict_proba(test_texts)
-        stages.update()
-    metrics["onnx_int8"] = classification_metrics(test_labels, onnx_probs)
-    result = parity(torch_probs, onnx_probs, test_labels)
-    metrics["parity"] = result.to_dict()
-    log.info("test metrics (ONNX int8): %s; parity %s", metrics["onnx_int8"], metrics["parity"])
-    check_parity(
-        result, max_agreement_loss=job.max_agreement_loss, max_accuracy_drop=job.max_accuracy_drop
-    )
+    shipped = export_and_gate(trainer.model, encoder, labels, test_texts, test_labels,
+                              torch_probs, job, bundle)  # fmt: skip
+    metrics |= shipped.metrics
+    metrics["served"] = {
+        "model_file": shipped.model_file,
+        "precision": shipped.precision,
+        "reason": shipped.reason,
+        "metrics": metrics[f"onnx_{shipped.precision}"],
+    }
 
     if job.baseline:
         metrics["baseline_tfidf"] = tfidf_baseline(
@@ -300,7 +229,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments)
             data_args.truncation: metrics["torch"],
             other: classification_metrics(test_labels, other_probs),
         }
-    write_plots(bundle / "plots", test_labels, onnx_probs, labels)
+    write_plots(bundle / "plots", test_labels, shipped.probs, labels)
     if job.save_hf_checkpoint:
         trainer.model.save_pretrained(bundle / "hf")
         trainer.processing_class.save_pretrained(bundle / "hf")
@@ -320,6 +249,9 @@ def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments)
         metrics=metrics,
         library_versions=library_versions(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        model_file=shipped.model_file,
+        precision=shipped.precision,
+        precision_reason=shipped.reason,
     )
     write_metrics(bundle, metrics)
     (bundle / "README.md").write_text(
@@ -340,10 +272,13 @@ def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments)
     # Same texts in the same batches: int8 dynamic quantization scales activations per batch,
     # so only identically batched inputs give identical scores.
     sample = test_texts[:64]
-    if not np.allclose(reloaded.predict_proba(sample), classifier.predict_proba(sample), atol=1e-6):
+    if not np.allclose(
+        reloaded.predict_proba(sample), shipped.classifier.predict_proba(sample), atol=1e-6
+    ):
         raise BundleError("the re-loaded bundle predicts differently from the exported model")
 
-    passed = metrics["onnx_int8"]["accuracy"] >= job.min_accuracy
+    accuracy = metrics["served"]["metrics"]["accuracy"]
+    passed = accuracy >= job.min_accuracy
     location = publish_bundle(
         bundle,
         job.output,
@@ -351,17 +286,20 @@ def run(model_args: ModelArguments, data_args: DataArguments, job: JobArguments)
         update_latest=passed,
         progress=_upload_progress(bundle) if job.progress else None,
     )
-    log.info("published %s (accuracy %.4f)", location, metrics["onnx_int8"]["accuracy"])
+    log.info("published %s (%s, accuracy %.4f)", location, shipped.precision, accuracy)
     if not passed:
         log.error(
             "quality gate: accuracy %.4f < --min_accuracy %.4f; the run is kept at %s but "
             "latest.json was not moved to it",
-            metrics["onnx_int8"]["accuracy"],
+            accuracy,
             job.min_accuracy,
             location,
         )
         return 3
     log.info("latest.json now points at %s", run_id)
+    if trained.plan is not None:
+        log.info("command took %.1f min of its %g min budget",
+                 (time.monotonic() - started) / 60, job.time_budget_minutes)  # fmt: skip
     return 0
 
 
@@ -394,6 +332,7 @@ def verify_command(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
     setup_logging()
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["verify"]:
@@ -402,11 +341,11 @@ def main(argv: list[str] | None = None) -> int:
         from training.launch import launch_command
 
         return launch_command(argv[1:])
-    from training.export import ParityError
     from training.finetune import ModelLoadError
+    from training.parity import ParityError
 
     try:
-        return run(*parse(argv))
+        return run(*parse(argv), started=started)
     except (ArgumentError, DataError, ModelLoadError, StorageError, BundleError) as exc:
         log.error("%s", exc)
         return 2

@@ -212,7 +212,19 @@ def build_trainer(
     )
 
 
+def by_length(dataset: Dataset) -> tuple[Dataset, np.ndarray]:
+    """The dataset sorted by length, and the order that did it. Evaluation batches of neighbours
+    in length pad little: with random order nearly every batch of 64 holds one review at
+    max_length and pads all the others to it."""
+    order = np.argsort(np.asarray(dataset["length"]), kind="stable")
+    return dataset.select(order), order
+
+
 def predict_proba(trainer: Trainer, dataset: Dataset) -> np.ndarray:
-    out = trainer.predict(dataset, metric_key_prefix="test")
+    """Probabilities in dataset order (run in length order, put back)."""
+    ordered, order = by_length(dataset)
+    out = trainer.predict(ordered, metric_key_prefix="test")
     logits = out.predictions[0] if isinstance(out.predictions, tuple) else out.predictions
-    return softmax(np.asarray(logits, dtype=np.float32))
+    probs = np.empty_like(np.asarray(logits, dtype=np.float32))
+    probs[order] = softmax(np.asarray(logits, dtype=np.float32))
+    return probs

@@ -82,6 +82,34 @@ def _row(name: str, m: dict[str, Any]) -> str:
     return f"| {name} | {cells} |"
 
 
+def parity_section(gate: dict[str, Any]) -> str:
+    """The parity gate's rule, its numbers for every precision tested, and what shipped."""
+    if not gate:
+        return ""
+    lines = [
+        "## Parity gate (exported ONNX vs torch fp32, paired test predictions)",
+        "",
+        f"Rule: {gate['rule']}; alpha {gate['alpha']:g}, max_accuracy_drop "
+        f"{gate['max_accuracy_drop']:g}, max_agreement_loss {gate['max_agreement_loss']:g}.",
+        "",
+        "| ONNX | flips (torch-only right / ONNX-only right) | agreement | accuracy drop "
+        "| McNemar p | flip-rate p | decision |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for precision in ("int8", "fp32"):
+        r = gate.get(precision)
+        if r:
+            decision = "pass" if r["passed"] else "FAIL: " + "; ".join(r["reasons"])
+            lines.append(
+                f"| {precision} | {r['flips']} of {r['n']} ({r['torch_only_correct']} / "
+                f"{r['onnx_only_correct']}) | {r['agreement']:.2%} | "
+                f"{r['accuracy_drop'] * 100:.2f} points | {r['mcnemar_p']:.3g} | "
+                f"{r['flip_p']:.3g} | {decision} |"
+            )
+    lines += ["", f"Shipped: **{gate.get('shipped', '?')}**.", ""]
+    return "\n".join(lines)
+
+
 def model_card(
     *,
     run_id: str,
@@ -92,10 +120,12 @@ def model_card(
     training_args: dict[str, Any],
     metrics: dict[str, Any],
 ) -> str:
-    rows = [
-        _row("fine-tuned (torch fp32)", metrics["torch"]),
-        _row("exported (ONNX int8, served)", metrics["onnx_int8"]),
-    ]
+    served = metrics.get("served", {}).get("precision", "int8")
+    rows = [_row("fine-tuned (torch fp32)", metrics["torch"])]
+    for precision in ("int8", "fp32"):
+        if f"onnx_{precision}" in metrics:
+            role = "served" if precision == served else "NOT served: failed the parity gate"
+            rows.append(_row(f"exported (ONNX {precision}, {role})", metrics[f"onnx_{precision}"]))
     if "baseline_tfidf" in metrics:
         rows.append(_row("TF-IDF + logistic regression", metrics["baseline_tfidf"]))
     comparison = ""
@@ -108,20 +138,27 @@ def model_card(
             " ROC-AUC |\n|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
         )
     sizes = data.get("sizes", {})
-    parity = metrics.get("parity", {})
+    budget = metrics.get("time_budget")
+    budget_line = (
+        f"\nSized for a {budget['budget_minutes']:g}-minute budget: {budget['train_samples']:,} of "
+        f"{budget['pool']:,} reviews at a measured {budget['reviews_per_second']:.1f} reviews/s.\n"
+        if budget
+        else ""
+    )
     return f"""---
 language: en
 license: apache-2.0
 library_name: onnxruntime
 pipeline_tag: text-classification
 base_model: {base_model}
-tags: [sentiment-analysis, onnx, int8]
+tags: [sentiment-analysis, onnx, {served}]
 ---
 
 # Sentiment classifier — run `{run_id}`
 
 Binary sentiment ({", ".join(labels)}) of English movie reviews, fine-tuned from `{base_model}`
-and exported to ONNX with int8 dynamic quantization for CPU serving.
+and exported to ONNX for CPU serving ({served}; int8 dynamic quantization unless it failed the
+parity gate below).
 
 ## Intended use
 Scoring the sentiment of English review-like text (a sentence to a few paragraphs) behind the
@@ -139,14 +176,14 @@ Hugging Face Trainer: learning rate {training_args.get("learning_rate")}, batch
 weight decay {training_args.get("weight_decay")}, best epoch by validation accuracy.
 Text encoding: max_length {encoder["max_length"]}, `{encoder["truncation"]}` truncation
 (head {encoder["head_tokens"]} tokens when head+tail).
-
+{budget_line}
 ## Results (held-out test split)
 
 | model | accuracy | F1 | precision | recall | ROC-AUC |
 |---|---|---|---|---|---|
 {chr(10).join(rows)}
 {comparison}
-Int8 vs fp32 agreement: {parity.get("agreement", float("nan")):.2%} of test predictions.
+{parity_section(metrics.get("parity", {}))}
 Plots: `plots/confusion_matrix.png`, `plots/roc.png`, `plots/precision_recall.png`.
 
 ## Limitations

@@ -1,5 +1,5 @@
 """Parity: what the API answers matches the fine-tuned torch model on sample reviews, within
-the training job's own parity gate (agreement and accuracy drop, from the bundle's manifest)."""
+the training job's own parity gate (its settings from the bundle's manifest)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def torch_probs(hf_model: Path, encoder: TextEncoder, texts: list[str]) -> np.nd
 def test_served_predictions_match_torch(
     client: TestClient, tiny_bundle: Path, tiny_hf_model: Path, settings
 ) -> None:
-    from training.export import check_parity, parity
+    from training.parity import ParityGate, parity
 
     manifest = read_manifest(tiny_bundle)
     samples = [s for s in imdb_reviews(3 * N_REVIEWS, seed=11) if len(s[0]) <= settings.max_chars]
@@ -45,14 +45,17 @@ def test_served_predictions_match_torch(
     encoder = TextEncoder.from_file(tiny_bundle / "tokenizer.json", manifest.encoder_config)
     reference = torch_probs(tiny_hf_model, encoder, texts)
 
-    result = parity(reference, np.array(served), labels)
-    gate = manifest.training_args
-    check_parity(
-        result,
-        max_agreement_loss=float(gate.get("max_agreement_loss", 0.01)),
-        max_accuracy_drop=float(gate.get("max_accuracy_drop", 0.005)),
+    args = manifest.training_args
+    gate = ParityGate(
+        alpha=float(args.get("parity_alpha", 0.01)),
+        max_accuracy_drop=float(args.get("max_accuracy_drop", 0.005)),
+        max_agreement_loss=float(args.get("max_agreement_loss", 0.02)),
     )
+    result = parity(reference, np.array(served), labels, gate, manifest.precision)
+    assert result.passed, result.summary()
     # The API must add nothing of its own on top of the exported model's own error.
-    recorded = manifest.metrics.get("parity", {}).get("max_abs_prob_diff")
+    recorded = (
+        manifest.metrics.get("parity", {}).get(manifest.precision, {}).get("max_abs_prob_diff")
+    )
     if recorded is not None:
         assert result.max_abs_prob_diff <= max(2 * recorded, 0.05)

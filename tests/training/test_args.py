@@ -21,6 +21,17 @@ def test_quick_profile_fills_what_was_not_given(monkeypatch):
     assert data.max_train_samples == QUICK_PROFILE["max_train_samples"]
     assert job.learning_rate == QUICK_PROFILE["learning_rate"]
     assert job.num_train_epochs == QUICK_PROFILE["num_train_epochs"]
+    assert job.time_budget_minutes == QUICK_PROFILE["time_budget_minutes"]
+
+
+def test_quick_profile_budget_yields_to_an_explicit_size(monkeypatch):
+    monkeypatch.delenv(SM_MODEL_DIR, raising=False)
+    _, data, job = parse(["--profile", "quick", "--max_train_samples", "800"])
+    assert data.max_train_samples == 800 and job.time_budget_minutes is None
+    _, _, job = parse(["--profile", "quick", "--max_steps", "10"])
+    assert job.max_steps == 10 and job.time_budget_minutes is None
+    _, _, job = parse(["--profile", "quick", "--time_budget_minutes", "3"])
+    assert job.time_budget_minutes == 3
 
 
 def test_sagemaker_environment_sets_paths(monkeypatch, tmp_path):

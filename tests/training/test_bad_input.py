@@ -155,6 +155,12 @@ def test_model_that_cannot_be_loaded_offline_names_the_embedded_default(tmp_path
         (["--min_accuracy", "85"], "a share between 0 and 1"),
         (["--run_id", "a/b"], "plain name"),
         (["--resume"], "holds no earlier run"),
+        (
+            ["--time_budget_minutes", "5"],
+            "--time_budget_minutes sizes the training and --max_steps",
+        ),
+        (["--time_budget_minutes", "0"], "--time_budget_minutes must be positive"),
+        (["--parity_alpha", "1.5"], "--parity_alpha is a probability"),
     ],
 )
 def test_conflicting_or_invalid_flags(tmp_path, caplog, flags, message):
@@ -176,23 +182,3 @@ def test_unknown_key_in_config_file(tmp_path, caplog):
     path.write_text(json.dumps({"learning_rate": 1e-4, "learnin_rate": 2}))
     assert run_cli(str(path)) == 2
     assert "learnin_rate" in caplog.text
-
-
-def test_parity_failure_publishes_nothing(tmp_path, caplog):
-    # An impossible gate (drop must be below -1 point) forces the failure path.
-    code = run_cli(
-        *TINY_ARGS,
-        "--max_accuracy_drop",
-        "-0.01",
-        "--baseline",
-        "false",
-        "--save_hf_checkpoint",
-        "false",
-        "--output",
-        str(tmp_path / "models"),
-        "--output_dir",
-        str(tmp_path / "w"),
-    )
-    assert code == 4
-    assert "fails the parity gate" in caplog.text and "Nothing was published" in caplog.text
-    assert_nothing_published(tmp_path)

@@ -32,7 +32,10 @@ def test_metrics_file_holds_all_five_metrics_for_torch_and_onnx(tiny_bundle):
         assert all(
             0 <= metrics[model][k] <= 1 for k in METRICS if not math.isnan(metrics[model][k])
         )
-    assert 0 <= metrics["parity"]["agreement"] <= 1
+    int8 = metrics["parity"]["int8"]
+    assert 0 <= int8["agreement"] <= 1 and int8["passed"] and metrics["parity"]["shipped"] == "int8"
+    assert {"mcnemar_p", "flip_p", "torch_only_correct", "onnx_only_correct", "rule"} <= set(int8)
+    assert metrics["served"]["precision"] == "int8"
 
 
 def test_exported_model_loads_with_dynamic_axes_and_is_int8(tiny_bundle):
@@ -63,6 +66,7 @@ def test_model_card_reports_metrics_and_intended_use(tiny_bundle):
     for heading in ("## Intended use", "## Data", "## Training", "## Results", "## Limitations"):
         assert heading in card
     assert "TF-IDF + logistic regression" in card
+    assert "## Parity gate" in card and "McNemar" in card and "Shipped: **int8**" in card
 
 
 def test_verify_fails_naming_the_corrupted_file(tiny_bundle, tmp_path, caplog):

@@ -1,0 +1,154 @@
+"""--time_budget_minutes: measure how fast this machine trains, then size the training set so
+the whole command (training, evaluation, export, report) ends inside the budget.
+
+Sized before the Trainer is built, so its learning-rate schedule (warm-up, linear decay) is made
+for the steps that will really run and ends where it should; stopping a run early at a deadline
+would cut the schedule half way. Speed is measured, not assumed: the same MiniLM trains 2.9
+reviews/s on one 2-vCPU kind and twice that on another, and a busy neighbour halves either.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset
+from transformers import PreTrainedModel
+
+from training.finetune import Collator
+
+log = logging.getLogger(__name__)
+
+# Export, fusions, int8, checkpoint save, baseline, plots and publish: measured 40-70 s on 2
+# vCPUs; the larger figure, so that a slow machine still ends inside.
+FIXED_SECONDS = 70.0
+# The int8 ONNX model evaluates the test split in this share of torch's forward time (served
+# int8 ran 1.9x the torch pipeline on AVX2 CPUs, 3.1x on AVX-512 VNNI; the slower kind counts).
+ONNX_FORWARD_SHARE = 0.6
+# What the plan leaves unspent, for what it cannot see coming (a neighbour's build starting).
+SAFETY = 0.07
+# Fewer reviews than this do not train: 320 (20 steps at lr 1e-4) left MiniLM at chance (50.7 %
+# on 1,000 test reviews). A budget too small for this many warns and trains this many anyway.
+MIN_TRAIN_SAMPLES = 800
+# Where the timed calibration batches sit in the length distribution. Two steps of 16 reviews:
+# ~10 s on a free 2-vCPU machine at 320 tokens, under 5 % of a 7-minute budget.
+CALIBRATION_QUANTILES = (0.45, 0.85)
+
+
+@dataclass(frozen=True)
+class Speed:
+    train_seconds_per_token: float
+    forward_seconds_per_token: float
+    calibration_seconds: float
+
+    def reviews_per_second(self, mean_tokens: float) -> float:
+        return 1 / (self.train_seconds_per_token * mean_tokens)
+
+
+@dataclass(frozen=True)
+class Plan:
+    train_samples: int
+    steps: int
+    train_minutes: float
+    total_minutes: float
+    budget_minutes: float
+    reviews_per_second: float
+    pool: int
+    fits: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return (
+            f"{self.train_samples:,} reviews, ~{self.train_minutes:.1f} min of training "
+            f"({self.steps} steps at {self.reviews_per_second:.1f} reviews/s, measured); the whole "
+            f"command ~{self.total_minutes:.1f} of its {self.budget_minutes:g} min budget"
+        )
+
+
+def _calibration_batches(train: Dataset, batch_size: int) -> list[list[int]]:
+    """A warm-up batch of the shortest reviews (cheap: it only pays the one-time costs), then
+    batches of length neighbours from the middle and the long end of the distribution, as
+    length-grouped training batches are: the speed measured is the speed training will see."""
+    order = np.argsort(np.asarray(train["length"]), kind="stable")
+    batch_size = min(batch_size, len(order))
+    last = len(order) - batch_size
+    starts = [0, *(int(q * last) for q in CALIBRATION_QUANTILES)]
+    return [order[s : s + batch_size].tolist() for s in starts]
+
+
+def measure_speed(
+    model: PreTrainedModel, collator: Collator, train: Dataset, batch_size: int, lr: float
+) -> Speed:
+    """Times a few optimizer steps and one forward pass on a throwaway copy of the model (the
+    copy's updates are discarded: the real model starts from the same weights as without it)."""
+    start = time.perf_counter()
+    probe = copy.deepcopy(model).train()
+    optimizer = torch.optim.AdamW(probe.parameters(), lr=lr)
+    batches = _calibration_batches(train, batch_size)
+    seconds = tokens = 0.0
+    for i, idx in enumerate(batches):
+        batch = collator([train[j] for j in idx])
+        step_start = time.perf_counter()
+        probe(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if i:  # the first step pays for allocator and thread-pool warm-up
+            seconds += time.perf_counter() - step_start
+            tokens += batch["input_ids"].numel()
+    probe.eval()
+    batch = collator([train[j] for j in batches[1]])
+    with torch.inference_mode():
+        forward_start = time.perf_counter()
+        probe(**{k: v for k, v in batch.items() if k != "labels"})
+        forward = time.perf_counter() - forward_start
+    del probe, optimizer
+    return Speed(
+        train_seconds_per_token=seconds / tokens,
+        forward_seconds_per_token=forward / batch["input_ids"].numel(),
+        calibration_seconds=time.perf_counter() - start,
+    )
+
+
+def plan_training(
+    speed: Speed,
+    *,
+    budget_minutes: float,
+    elapsed_seconds: float,
+    pool_lengths: list[int],
+    eval_tokens: int,
+    batch_size: int,
+    epochs: float,
+) -> Plan:
+    """How many reviews fit: the budget, less what has run, less what is still to come after
+    training (validation, test predictions by torch and by ONNX, fixed costs), less a margin.
+    `eval_tokens` counts every token evaluated after training (ONNX included)."""
+    mean_tokens = float(np.mean(pool_lengths))
+    after = eval_tokens * speed.forward_seconds_per_token + FIXED_SECONDS
+    budget = budget_minutes * 60
+    for_training = budget * (1 - SAFETY) - elapsed_seconds - after
+    per_review = speed.train_seconds_per_token * mean_tokens * epochs
+    fitting = int(for_training // per_review) if for_training > 0 else 0
+    samples = min(fitting, len(pool_lengths))
+    if samples >= batch_size:
+        samples -= samples % batch_size  # full batches only
+    fits = samples >= min(MIN_TRAIN_SAMPLES, len(pool_lengths))
+    if not fits:
+        samples = min(MIN_TRAIN_SAMPLES, len(pool_lengths))
+    train_seconds = samples * per_review
+    return Plan(
+        train_samples=samples,
+        steps=int(np.ceil(samples / batch_size) * epochs),
+        train_minutes=train_seconds / 60,
+        total_minutes=(elapsed_seconds + train_seconds + after) / 60,
+        budget_minutes=budget_minutes,
+        reviews_per_second=speed.reviews_per_second(mean_tokens),
+        pool=len(pool_lengths),
+        fits=fits,
+    )

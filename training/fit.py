@@ -1,0 +1,148 @@
+"""One fine-tuning: encode the splits with the shared encoder, size the training set for
+--time_budget_minutes when given, train with the HF Trainer, predict the test split."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from training.args import DataArguments, JobArguments, ModelArguments
+
+log = logging.getLogger("training")
+
+
+@dataclass
+class Trained:
+    trainer: Any
+    encoder: Any
+    torch_probs: Any  # test probabilities
+    splits: Any  # with the training set the budget chose
+    plan: Any = None  # the time budget's plan, when there was one
+
+
+def train_and_predict(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    job: JobArguments,
+    splits: Any,
+    work: Path,
+    *,
+    started: float,
+    save: bool = True,
+) -> Trained:
+    """Fine-tunes one model and predicts the test split with it."""
+    from transformers import AutoTokenizer, set_seed
+
+    from contract.encoder import EncoderConfig, TextEncoder
+    from training.finetune import (
+        ModelLoadError,
+        build_trainer,
+        by_length,
+        encode_dataset,
+        load_model,
+        predict_proba,
+        resolve_model,
+        training_arguments,
+    )
+
+    labels = data_args.labels
+    try:
+        hf_tokenizer = AutoTokenizer.from_pretrained(resolve_model(model_args.model_name_or_path))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"cannot load the tokenizer of {model_args.model_name_or_path!r}: "
+            f"{exc}. Offline, use --model_name_or_path embedded"
+        ) from exc
+    if not getattr(hf_tokenizer, "is_fast", False):
+        raise ModelLoadError(
+            f"{model_args.model_name_or_path!r} has no fast (tokenizers) "
+            "tokenizer, which serving needs; pick a model that ships tokenizer.json"
+        )
+    config = EncoderConfig(
+        max_length=data_args.max_length,
+        truncation=data_args.truncation,
+        head_tokens=data_args.head_tokens,
+    )
+    encoder = TextEncoder(hf_tokenizer.backend_tokenizer, config)
+    datasets = {
+        name: encode_dataset(encoder, frame["text"].tolist(), frame["label"].tolist())
+        for name, frame in (
+            ("train", splits.train),
+            ("validation", splits.validation),
+            ("test", splits.test),
+        )
+    }
+    # Seed before the classifier head is initialised (the Trainer seeds only later), so two runs
+    # with the same --seed train the same model.
+    set_seed(job.seed)
+    model = load_model(model_args.model_name_or_path, labels)
+    plan = None
+    if job.time_budget_minutes is not None:
+        plan, keep = budget_training(job, model, encoder, datasets, splits, started)
+        datasets["train"] = datasets["train"].select(keep)
+        splits = replace(splits, train=splits.train.iloc[keep].reset_index(drop=True))
+    trainer = build_trainer(
+        model,
+        training_arguments(job, str(work), save=save),
+        encoder,
+        datasets["train"],
+        by_length(datasets["validation"])[0],  # its metrics do not depend on order
+        processing_class=hf_tokenizer,
+    )
+    train_start = time.monotonic()
+    trainer.train(resume_from_checkpoint=True if job.resume else None)
+    if plan is not None:
+        log.info("trained in %.1f min (planned %.1f)", (time.monotonic() - train_start) / 60,
+                 plan.train_minutes)  # fmt: skip
+    return Trained(trainer, encoder, predict_proba(trainer, datasets["test"]), splits, plan)
+
+
+def budget_training(
+    job: JobArguments,
+    model: Any,
+    encoder: Any,
+    datasets: dict[str, Any],
+    splits: Any,
+    started: float,
+) -> tuple[Any, list[int]]:
+    """Measures training speed, plans the training set for --time_budget_minutes, logs the plan
+    and returns it with the pool rows to train on (a stratified, seeded subset)."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    from training.budget import ONNX_FORWARD_SHARE, measure_speed, plan_training
+    from training.finetune import Collator
+
+    pool = datasets["train"]
+    speed = measure_speed(model, Collator(encoder, model), pool,
+                          job.per_device_train_batch_size, job.learning_rate)  # fmt: skip
+    test_tokens = sum(datasets["test"]["length"])
+    plan = plan_training(
+        speed,
+        budget_minutes=job.time_budget_minutes,
+        elapsed_seconds=time.monotonic() - started,
+        pool_lengths=pool["length"],
+        # validation once per epoch; the test split by torch and by the int8 ONNX model
+        eval_tokens=int(
+            sum(datasets["validation"]["length"]) * np.ceil(job.num_train_epochs)
+            + (1 + ONNX_FORWARD_SHARE) * test_tokens
+        ),
+        batch_size=job.per_device_train_batch_size,
+        epochs=job.num_train_epochs,
+    )
+    log.info("plan: %s (speed measured in %.0f s)", plan.describe(), speed.calibration_seconds)
+    if not plan.fits:
+        log.warning(
+            "the %g min budget leaves too little for training on this machine now (measured "
+            "%.1f reviews/s); training the minimum of %d reviews, which will overrun it. Raise "
+            "--time_budget_minutes or lower --max_length.",
+            job.time_budget_minutes, plan.reviews_per_second, plan.train_samples,
+        )  # fmt: skip
+    if plan.train_samples >= len(pool):
+        return plan, list(range(len(pool)))
+    keep, _ = train_test_split(np.arange(len(pool)), train_size=plan.train_samples,
+                               stratify=splits.train["label"], random_state=job.seed)  # fmt: skip
+    return plan, sorted(keep.tolist())
