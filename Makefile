@@ -22,9 +22,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install everything
 
-run: $(STAMP) ## quick fine-tune on the embedded IMDB -> export ONNX int8 -> serve on localhost
+run: $(STAMP) ## quick fine-tune (time-budgeted) -> export ONNX (int8, fp32 if int8 fails the gate) -> serve
 	$(BIN)/python -m training --profile quick --output $(MODEL_URI) --overwrite
-	$(MAKE) serve MODEL_URI=$(MODEL_URI)
+	$(MAKE) --no-print-directory serve MODEL_URI=$(MODEL_URI)
 
 train: $(STAMP) ## the full recipe (3 epochs, lr 2e-5, batch 16); pass ARGS="..." for more flags
 	$(BIN)/python -m training --output $(MODEL_URI) $(ARGS)
@@ -55,6 +55,9 @@ bench-serving: $(STAMP) ## ONNX serving vs the transformers pipeline
 .PHONY: bench-lambda
 bench-lambda: $(STAMP) ## init and warm invokes under the Lambda runtime emulator (Python 3.12, S3 on loopback)
 	$(BIN)/python -m bench.lambda_runtime
+
+bench-run: $(STAMP) ## a fresh clone's make run until /health, timed (ARGS="--runs 3"); not a test
+	$(BIN)/python -m bench.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs artifacts cdk.out node_modules .pytest_cache .ruff_cache

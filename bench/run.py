@@ -1,0 +1,181 @@
+"""make bench-run ARGS="--runs 3"   (python -m bench.run [--runs 3] [--port 8765] [--keep])
+
+A new user's first command, timed: a fresh clone of this checkout's HEAD runs `make run` (set-up
+of .venv included) until GET /health answers ready, N times one after the other. Writes
+bench/results/make_run.json: wall minutes of each run and the max, whether each served, the
+precision it shipped, its held-out accuracy, its parity-gate numbers and time-budget plan, and
+how busy the machine was (load average) before and after each run: timings taken while other
+work shares the CPUs say little about this code.
+
+Not a test: one run takes the time it measures (~11 minutes on 2 vCPUs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+TARGETS = {"served": "every run", "wall_minutes_max": 12.0, "accuracy": 0.85}
+GATE_FIELDS = ("flips", "n", "torch_only_correct", "onnx_only_correct", "mcnemar_p", "flip_p",
+               "passed")  # fmt: skip
+log = logging.getLogger("bench.run")
+
+
+def machine() -> dict[str, Any]:
+    flags: set[str] = set()
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags") and not flags:
+            flags = set(line.split(":", 1)[1].split())
+        elif line.startswith("model name") and not model:
+            model = line.split(":", 1)[1].strip()
+    return {
+        "cpu": model,
+        "cpus": len(os.sched_getaffinity(0)),
+        "avx2": "avx2" in flags,
+        "avx512f": "avx512f" in flags,
+        "avx512_vnni": "avx512_vnni" in flags,
+    }
+
+
+def loadavg() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def wait_ready(proc: subprocess.Popen, port: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False  # make run stopped before serving (training failed, port taken, ...)
+        try:
+            r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+            if r.status_code == 200 and r.json().get("ready"):
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    return False
+
+
+def one_run(index: int, port: int, timeout_minutes: float, keep: bool) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix=f"make-run-{index}-"))
+    clone = work / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
+    out: dict[str, Any] = {"run": index, "load_before": loadavg(), "clone": str(clone)}
+    log_path = work / "make_run.log"
+    log.info("run %d: make run in %s (log %s)", index, clone, log_path)
+    start_wall, start = time.time(), time.monotonic()
+    with log_path.open("w") as fh:
+        # Its own process group: stopping the server afterwards stops make and its children.
+        proc = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=clone, stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        served = wait_ready(proc, port, timeout_minutes * 60)
+        out["wall_minutes"] = (time.monotonic() - start) / 60
+        out["served"] = served
+        out["load_after"] = loadavg()
+        stamp = clone / ".venv" / ".installed"
+        if stamp.exists():
+            out["setup_minutes"] = (stamp.stat().st_mtime - start_wall) / 60
+        if served:
+            out |= served_model(port)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        out["exit_code"] = proc.returncode
+    text = log_path.read_text(errors="replace")
+    out["plan"] = next((ln.split("plan: ", 1)[1] for ln in text.splitlines() if "plan: " in ln),
+                       None)  # fmt: skip
+    out["log_tail"] = text.splitlines()[-15:]
+    if not keep:
+        subprocess.run(["rm", "-rf", str(clone / ".venv")], check=False)
+    return out
+
+
+def served_model(port: int) -> dict[str, Any]:
+    info = httpx.get(f"http://127.0.0.1:{port}/model", timeout=10).json()
+    metrics = info["metrics"]
+    served = metrics.get("served", {}).get("metrics") or metrics.get("onnx_int8", {})
+    gate = metrics.get("parity", {})
+    return {
+        "precision": info.get("precision", "int8"),
+        "precision_reason": info.get("precision_reason", ""),
+        "accuracy": served.get("accuracy"),
+        "accuracy_torch": metrics.get("torch", {}).get("accuracy"),
+        "baseline_tfidf_accuracy": metrics.get("baseline_tfidf", {}).get("accuracy"),
+        "parity": {p: {k: gate[p][k] for k in GATE_FIELDS} for p in ("int8", "fp32") if p in gate},
+        "time_budget": metrics.get("time_budget"),
+        "model_version": info.get("model_version"),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--timeout-minutes", type=float, default=30.0)
+    parser.add_argument("--keep", action="store_true", help="keep each clone's .venv")
+    parser.add_argument("--output", type=Path, default=RESULTS / "make_run.json")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.strip()  # fmt: skip
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    if dirty:
+        log.warning("uncommitted changes are not in the clone; it runs commit %s", commit[:12])
+    runs = [one_run(i, args.port, args.timeout_minutes, args.keep) for i in range(args.runs)]
+    walls = [r["wall_minutes"] for r in runs]
+    cpus = machine()["cpus"]
+    result = {
+        "what": "fresh clone -> make run (venv set-up included) -> GET /health ready",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit,
+        "machine": machine(),
+        "runs": len(runs),
+        "wall_minutes": walls,
+        "wall_minutes_max": max(walls),
+        "served": [r["served"] for r in runs],
+        "precision": [r.get("precision") for r in runs],
+        "accuracy": [r.get("accuracy") for r in runs],
+        "setup_minutes": [r.get("setup_minutes") for r in runs],
+        # Busy: more runnable work than CPUs at a run's start or end (a load average over
+        # the CPU count means runs waited for a core).
+        "busy": [max(r["load_before"][0], r["load_after"][0]) > cpus for r in runs],
+        "targets": TARGETS,
+        "details": runs,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    for r in runs:
+        sys.stdout.write(
+            f"run {r['run']}: {'served' if r['served'] else 'NOT served'} after "
+            f"{r['wall_minutes']:.1f} min (set-up {r.get('setup_minutes') or float('nan'):.1f}), "
+            f"{r.get('precision')}, accuracy {r.get('accuracy')}, load {r['load_before'][0]:.1f}"
+            f" -> {r['load_after'][0]:.1f}\n"
+        )
+    sys.stdout.write(f"max wall {max(walls):.1f} min; written {args.output}\n")
+    return 0 if all(result["served"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
