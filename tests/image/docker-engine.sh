@@ -23,7 +23,7 @@ install_engine() {
     exit 1
   fi
   log "installing docker.io from Debian"
-  export DEBIAN_FRONTEND=noninteractive
+  export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends docker.io >/dev/null
 }
@@ -60,6 +60,11 @@ fi
 log "engine $(docker version --format '{{.Server.Version}}') ($(docker info --format '{{.Driver}}'))"
 
 if [ "$#" -gt 0 ]; then
-  # Not exec: the EXIT trap must stop the daemon after the command, whatever its status.
-  "$@"
+  # Not exec: the EXIT trap must stop the daemon after the command, whatever its status. In the
+  # background and waited for, so that INT/TERM reach the traps at once (and the command too).
+  "$@" &
+  child=$!
+  trap 'kill "$child" 2>/dev/null; exit 130' INT
+  trap 'kill "$child" 2>/dev/null; exit 143' TERM
+  wait "$child"
 fi
