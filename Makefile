@@ -8,6 +8,7 @@ MODEL_URI ?= artifacts/models
 PORT ?= 8000
 
 include mk/infra.mk
+include mk/image.mk
 
 .PHONY: help setup run train serve test test-all lint format bench bench-training bench-serving synth clean
 
