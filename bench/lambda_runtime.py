@@ -8,9 +8,10 @@ Emulator, and the bundle fetched from an s3:// MODEL_URI on a moto server on loo
 Init duration is the emulator's `INIT REPORT` (import of the handler module: settings, S3 fetch
 and sha256 check of the bundle, ONNX Runtime session, app); each cold start gets an empty model
 cache, as a new Lambda environment has an empty /tmp. Warm durations are the `REPORT` lines of
-API Gateway v2 predict invocations carrying one median-length IMDB review. Without a bundle, a
-stand-in is trained for a few steps at the quick profile's shape (MiniLM-L6, 320 tokens): its
-weights are meaningless, its size and sequence length are what the timings depend on.
+API Gateway v2 predict invocations carrying one median-length IMDB review, beside the same
+handler called in-process right after (on a busy machine, the ratio is what holds). Without a
+bundle, a stand-in is trained for a few steps at the quick profile's shape (MiniLM-L6, 320
+tokens): its weights are meaningless; its size and sequence length are what the timings follow.
 
 Updates the "emulator" key of bench/results/lambda.json and keeps every other key.
 """
@@ -114,7 +115,7 @@ def measure(args: argparse.Namespace, bundle: Path, work: Path) -> dict[str, Any
             bundle, f"s3://{BUCKET}/models", manifest.run_id, update_latest=True, client=client
         )
         event = predict_event(median_review())
-        inits, first, warm, roundtrip = [], [], [], []
+        inits, loads, first, warm, roundtrip = [], [], [], [], []
         for i in range(args.cold_starts):
             env = {
                 **creds,
@@ -122,7 +123,7 @@ def measure(args: argparse.Namespace, bundle: Path, work: Path) -> dict[str, Any
                 "MODEL_CACHE_DIR": str(work / f"model-cache-{i}"),  # empty: a new environment
                 "AWS_ENDPOINT_URL_S3": endpoint,
                 "AWS_DEFAULT_REGION": "us-east-1",
-                "LOG_LEVEL": "WARNING",
+                "LOG_LEVEL": "INFO",  # the "model loaded" line carries the bundle's share
             }
             with Emulator(rie, python, task_root, runtime, env) as emu:
                 status, payload = emu.invoke(event)
@@ -132,6 +133,7 @@ def measure(args: argparse.Namespace, bundle: Path, work: Path) -> dict[str, Any
                     raise RuntimeError(f"no INIT REPORT line from the emulator:\n{emu.log()}")
                 inits.append(emu.init_ms)
                 first.append(emu.reports[-1].duration_ms)
+                loads.append(model_load_ms(emu.lines))
                 last = i == args.cold_starts - 1
                 for _ in range(args.invokes if last else 0):
                     start = time.perf_counter()
@@ -142,6 +144,7 @@ def measure(args: argparse.Namespace, bundle: Path, work: Path) -> dict[str, Any
             log.info(
                 "cold start %d: init %.0f ms, first invoke %.0f ms", i + 1, inits[-1], first[-1]
             )
+        reference = in_process_warm_ms(bundle, args.invokes, work)
         load = round(os.getloadavg()[0], 2)  # over the last minute: the measurement's
     finally:
         server.stop()
@@ -155,11 +158,17 @@ def measure(args: argparse.Namespace, bundle: Path, work: Path) -> dict[str, Any
     return {
         "init_ms": round(statistics.median(inits), 1),
         "init_ms_each": [round(v, 1) for v in inits],
+        # Of the init: fetch from S3, sha256 of every file, ONNX Runtime session (on a thread,
+        # beside the web stack's imports).
+        "model_load_ms_each": loads,
         "first_invoke_ms_each": [round(v, 1) for v in first],
         "warm_invoke_ms_p50": round(statistics.median(warm), 2),
         "warm_invoke_ms_p95": round(percentile(warm, 0.95), 2),
         "warm_invoke_ms_each": [round(v, 2) for v in warm],
         "warm_roundtrip_ms_p50": round(statistics.median(roundtrip), 2),
+        "in_process_warm_ms_p50": round(statistics.median(reference), 2),
+        "in_process": f"the handler called in Python {platform.python_version()}, same review, "
+        "right after: the machine's speed at the time",
         "python": version,
         "arch": default_arch(),
         "task_root_mb": round(tree_bytes(task_root) / 1e6, 1),
@@ -175,6 +184,43 @@ def measure(args: argparse.Namespace, bundle: Path, work: Path) -> dict[str, Any
         "host": {"cpus": os.cpu_count(), "cpu": cpu_model(), "load_avg_1m": load},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+# The same handler in this process's Python and packages, on the same review, right after the
+# emulator's invokes: the machine's speed at that moment, so the emulator's share can be read off
+# on a busy machine too.
+IN_PROCESS = """
+import json, sys, time
+from types import SimpleNamespace
+from bench.lambda_runtime import predict_event
+from bench.reviews import median_review
+from function.handler import handler
+event, ctx = predict_event(median_review()), SimpleNamespace(aws_request_id="ref")
+times = []
+for _ in range(int(sys.argv[1]) + 3):
+    start = time.perf_counter()
+    assert handler(event, ctx)["statusCode"] == 200
+    times.append((time.perf_counter() - start) * 1e3)
+print(json.dumps(times[3:]))
+"""
+
+
+def in_process_warm_ms(bundle: Path, invokes: int, work: Path) -> list[float]:
+    env = {**os.environ, "MODEL_URI": str(bundle), "LOG_LEVEL": "WARNING"}
+    env["MODEL_CACHE_DIR"] = str(work / "model-cache-ref")
+    run = subprocess.run(
+        [sys.executable, "-c", IN_PROCESS, str(invokes)],
+        capture_output=True, text=True, check=True, env=env, cwd=REPO,
+    )  # fmt: skip
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def model_load_ms(lines: list[str]) -> float | None:
+    """The function's own "model loaded" log line (JSON) says how long the bundle took."""
+    for line in lines:
+        if line.startswith("{") and '"model loaded"' in line:
+            return json.loads(line).get("load_ms")
+    return None
 
 
 def cpu_model() -> str:
