@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -104,8 +105,8 @@ def one_run(index: int, port: int, timeout_minutes: float, keep: bool) -> dict[s
     out["plan"] = next((ln.split("plan: ", 1)[1] for ln in text.splitlines() if "plan: " in ln),
                        None)  # fmt: skip
     out["log_tail"] = text.splitlines()[-15:]
-    if not keep:
-        subprocess.run(["rm", "-rf", str(clone / ".venv")], check=False)
+    if not keep:  # a clone with its .venv, checkpoints and bundle is ~2 GB
+        shutil.rmtree(clone, ignore_errors=True)
     return out
 
 
@@ -133,7 +134,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--timeout-minutes", type=float, default=30.0)
-    parser.add_argument("--keep", action="store_true", help="keep each clone's .venv")
+    parser.add_argument("--keep", action="store_true", help="keep each clone (venv, run, log)")
     parser.add_argument("--output", type=Path, default=RESULTS / "make_run.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
