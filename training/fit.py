@@ -7,27 +7,35 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from training.args import DataArguments, JobArguments, ModelArguments
+
+if TYPE_CHECKING:  # torch-heavy modules, imported only when a run trains
+    import numpy as np
+    from transformers import Trainer
+
+    from contract.encoder import TextEncoder
+    from training.budget import Plan
+    from training.data import Splits
 
 log = logging.getLogger("training")
 
 
 @dataclass
 class Trained:
-    trainer: Any
-    encoder: Any
-    torch_probs: Any  # test probabilities
-    splits: Any  # with the training set the budget chose
-    plan: Any = None  # the time budget's plan, when there was one
+    trainer: Trainer
+    encoder: TextEncoder
+    torch_probs: np.ndarray  # test probabilities, in test-split order
+    splits: Splits  # with the training set the budget chose
+    plan: Plan | None = None  # the time budget's plan, when there was one
 
 
 def train_and_predict(
     model_args: ModelArguments,
     data_args: DataArguments,
     job: JobArguments,
-    splits: Any,
+    splits: Splits,
     work: Path,
     *,
     started: float,
@@ -103,11 +111,11 @@ def train_and_predict(
 def budget_training(
     job: JobArguments,
     model: Any,
-    encoder: Any,
+    encoder: TextEncoder,
     datasets: dict[str, Any],
-    splits: Any,
+    splits: Splits,
     started: float,
-) -> tuple[Any, list[int]]:
+) -> tuple[Plan, list[int]]:
     """Measures training speed, plans the training set for --time_budget_minutes, logs the plan
     and returns it with the pool rows to train on (a stratified, seeded subset)."""
     import numpy as np
