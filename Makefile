@@ -13,7 +13,7 @@ include mk/image.mk
 .PHONY: help setup run train serve test test-all lint format bench bench-training bench-serving synth clean
 
 help:
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -36,8 +36,8 @@ serve: $(STAMP) ## serve MODEL_URI (bundle dir, runs root or s3:// URI) on 127.0
 test: $(STAMP) $(TEST_DEPS) ## the default test suite (CPU, offline)
 	$(BIN)/python -m pytest -q
 
-test-all: $(STAMP) $(TEST_DEPS) ## the default suite plus slow checks
-	$(BIN)/python -m pytest -q -m "slow or not slow"
+test-all: $(STAMP) $(TEST_DEPS) ## the default suite plus slow checks (the image has make test-image)
+	$(BIN)/python -m pytest -q -m "not image"
 
 lint: $(STAMP) ## ruff lint + format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
@@ -61,4 +61,4 @@ bench-run: $(STAMP) ## a fresh clone's make run until /health, timed (ARGS="--ru
 	$(BIN)/python -m bench.run $(ARGS)
 
 clean:
-	rm -rf $(VENV) runs artifacts cdk.out node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .cache runs artifacts cdk.out node_modules .pytest_cache .ruff_cache

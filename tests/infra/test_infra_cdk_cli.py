@@ -71,7 +71,8 @@ def test_cli_synth_writes_the_template(template: dict[str, Any]) -> None:
 def test_function_carries_what_sam_local_needs(
     template: dict[str, Any], cloud_assembly: Path
 ) -> None:
-    """`sam local invoke -t <template> SentimentFunction` builds the image from this metadata."""
+    """`sam build -t <template>` builds the function's image from this metadata (the image
+    test then runs `sam local invoke` on it)."""
     metadata = template["Resources"][FUNCTION_LOGICAL_ID]["Metadata"]
     assert metadata["aws:asset:property"] == "Code.ImageUri"
     assert metadata["aws:asset:dockerfile-path"] == "function/Dockerfile"
