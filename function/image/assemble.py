@@ -191,26 +191,16 @@ def tree_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def assemble(
-    task_root: Path,
-    *,
-    source: Path,
-    arch: str,
-    python_version: str = IMAGE_PYTHON,
-    bundle: Path | None = None,
-    target_python: str | None = None,
-) -> str | None:
-    """Builds `task_root`; returns the baked run id, or None when no bundle was baked."""
+STEPS = ("all", "deps", "app")
+
+
+def install_dependencies(
+    task_root: Path, *, source: Path, arch: str, python_version: str = IMAGE_PYTHON
+) -> None:
+    """The `deps` step: function/requirements.txt for the image's platform, stripped."""
     if task_root.exists() and any(task_root.iterdir()):
         raise AssembleError(f"{task_root} is not empty: assemble into a new or empty directory")
-    bundle = find_bundle(bundle)
-    python = target_interpreter(python_version, target_python)
-    if bundle is not None and python is None:
-        raise AssembleError(
-            f"a bundle is verified by the image's Python {python_version}: pass --target-python"
-        )
     task_root.mkdir(parents=True, exist_ok=True)
-
     requirements = source / "function" / "requirements.txt"
     log.info("installing %s for cp%s on %s", requirements, python_version, arch)
     command = pip_install_command(
@@ -218,6 +208,37 @@ def assemble(
     )
     run(command, "pip install")
     strip_unused(task_root)
+
+
+def _bundle_and_python(
+    bundle: Path | None, python_version: str, target_python: str | None
+) -> tuple[Path | None, str | None]:
+    bundle = find_bundle(bundle)
+    python = target_interpreter(python_version, target_python)
+    if bundle is not None and python is None:
+        raise AssembleError(
+            f"a bundle is verified by the image's Python {python_version}: pass --target-python"
+        )
+    return bundle, python
+
+
+def add_app(
+    task_root: Path,
+    *,
+    source: Path,
+    python_version: str = IMAGE_PYTHON,
+    bundle: Path | None = None,
+    target_python: str | None = None,
+) -> str | None:
+    """The `app` step, over a task root the `deps` step made: contract/ and function/, the
+    bundle, bytecode and the import check. Returns the baked run id, or None."""
+    bundle, python = _bundle_and_python(bundle, python_version, target_python)
+    installed = task_root.is_dir() and any(task_root.iterdir())
+    if not installed or any((task_root / package).exists() for package in CODE):
+        raise AssembleError(
+            f"{task_root}: the app step goes over a task root that only the deps step has "
+            "filled; run --step deps into a new directory first (or --step all)"
+        )
     copy_code(source, task_root)
 
     run_id = None if bundle is None else bake_bundle(bundle, task_root, python)
@@ -236,6 +257,36 @@ def assemble(
     return run_id
 
 
+def assemble(
+    task_root: Path,
+    *,
+    source: Path,
+    arch: str,
+    python_version: str = IMAGE_PYTHON,
+    bundle: Path | None = None,
+    target_python: str | None = None,
+    step: str = "all",
+) -> str | None:
+    """Builds `task_root`; returns the baked run id, or None when no bundle was baked. The
+    Dockerfile runs the two steps apart so the dependency layer is cached across code and
+    bundle changes; the tests run both at once."""
+    if step not in STEPS:
+        raise AssembleError(f"step {step!r}: expected one of {', '.join(STEPS)}")
+    if step != "app":
+        # Before the install, so a bad argument fails in seconds, not after the downloads.
+        _bundle_and_python(bundle, python_version, target_python)
+        install_dependencies(task_root, source=source, arch=arch, python_version=python_version)
+    if step == "deps":
+        return None
+    return add_app(
+        task_root,
+        source=source,
+        python_version=python_version,
+        bundle=bundle,
+        target_python=target_python,
+    )
+
+
 def default_arch() -> str:
     return {"aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), "x86_64")
 
@@ -245,6 +296,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--task-root", type=Path, required=True, help="new or empty directory")
     parser.add_argument("--arch", choices=sorted(ARCHES), default=default_arch())
     parser.add_argument("--python-version", default=IMAGE_PYTHON, help="the image's Python")
+    parser.add_argument(
+        "--step",
+        choices=STEPS,
+        default="all",
+        help="deps: the dependencies only, into an empty task root; app: the code, bundle and "
+        "bytecode over a deps task root; all: both",
+    )
     parser.add_argument(
         "--bundle",
         type=Path,
@@ -277,6 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             python_version=args.python_version,
             bundle=args.bundle,
             target_python=args.target_python,
+            step=args.step,
         )
     except AssembleError as exc:
         log.error("%s", exc)
