@@ -3,7 +3,6 @@ API Gateway REST (v1), HTTP API (v2) and function URL events, base64 bodies incl
 
 from __future__ import annotations
 
-import base64
 import importlib
 import json
 import sys
@@ -14,8 +13,7 @@ from types import ModuleType, SimpleNamespace
 import pytest
 
 from function.config import get_settings
-
-EVENTS = sorted((Path(__file__).resolve().parents[2] / "events").glob("*.json"))
+from tests.events import EVENTS, api_response, check_event
 
 
 @pytest.fixture(scope="module")
@@ -55,24 +53,9 @@ def test_there_are_events_for_every_gateway_and_route() -> None:
 def test_event(handler_module: ModuleType, event_file: Path) -> None:
     event = json.loads(event_file.read_text())
     response = handler_module.handler(event, context())
-    body_text = response["body"]
-    if response.get("isBase64Encoded"):
-        body_text = base64.b64decode(body_text).decode()
-    body = json.loads(body_text)
-    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    _, _, headers = api_response(response)
     assert headers.get("x-request-id") == "0f0e0d0c-test"  # Lambda's id, in logs and headers
-    if "bad-input" in event_file.stem:
-        assert response["statusCode"] == 422
-        assert body["error_type"] == "validation_error"
-        return
-    assert response["statusCode"] == 200, body
-    if "health" in event_file.stem:
-        assert body["ready"] is True
-    elif "hf" in event_file.stem:
-        assert isinstance(body, list) and all(isinstance(row, list) for row in body)
-    else:
-        assert body["model_version"] and body["predictions"]
-        assert "x-inference-time-ms" in headers
+    check_event(event_file.stem, response)
 
 
 def test_docs_behind_a_rest_api_stage(handler_module: ModuleType) -> None:

@@ -5,7 +5,6 @@ MODEL_URI on a moto server on loopback. Every event in events/ goes through it, 
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +24,9 @@ from bench.lambda_emulator import (
 from contract.bundle import read_manifest
 from contract.storage import publish_bundle
 from function.image.assemble import AssembleError, bake_bundle
+from tests.events import EVENTS, api_response, check_event
 from tests.skips import skip_or_fail
 
-EVENTS = sorted((Path(__file__).resolve().parents[2] / "events").glob("*.json"))
 AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
@@ -98,14 +97,11 @@ def emulator(
 
 
 def response_body(payload: dict[str, Any]) -> Any:
-    text = payload["body"]
-    if payload.get("isBase64Encoded"):
-        text = base64.b64decode(text).decode()
-    return json.loads(text)
+    return api_response(payload)[1]
 
 
 def headers_of(payload: dict[str, Any]) -> dict[str, str]:
-    return {k.lower(): v for k, v in (payload.get("headers") or {}).items()}
+    return api_response(payload)[2]
 
 
 def event(name: str, **changes: Any) -> dict[str, Any]:
@@ -116,21 +112,10 @@ def event(name: str, **changes: Any) -> dict[str, Any]:
 def test_event(emulator: Emulator, event_file: Path, tiny_bundle: Path) -> None:
     status, payload = emulator.invoke(json.loads(event_file.read_text()))
     assert status == 200 and "statusCode" in payload, (payload, emulator.log()[-3000:])
-    body = response_body(payload)
     # Lambda's request id, as the emulator's REPORT line names it, in the response header.
     assert headers_of(payload)["x-request-id"] == emulator.reports[-1].request_id
-    if "bad-input" in event_file.stem:
-        assert payload["statusCode"] == 422
-        assert body["error_type"] == "validation_error"
-        return
-    assert payload["statusCode"] == 200, body
-    if "health" in event_file.stem:
-        assert body["ready"] is True
-        assert body["model_version"] == read_manifest(tiny_bundle).run_id
-    elif "hf" in event_file.stem:
-        assert isinstance(body, list) and all(isinstance(row, list) for row in body)
-    else:
-        assert body["model_version"] and body["predictions"]
+    body = check_event(event_file.stem, payload, read_manifest(tiny_bundle).run_id)
+    if "predictions" in body:
         assert all(p["label"] in ("negative", "positive") for p in body["predictions"])
 
 

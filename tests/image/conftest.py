@@ -6,7 +6,6 @@ plain and the baked image built from function/Dockerfile, and a container under 
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -135,31 +134,6 @@ def baked_context(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 def baked_image(env: dict[str, str], plain_image: str, baked_context: Path) -> str:
     sh(commands.BUILD_BAKED, env=env, cwd=baked_context)
     return "sentiment-api:baked"
-
-
-def api_response(result: dict) -> tuple[int, dict | list, dict]:
-    """statusCode, parsed body and lower-cased headers of an API Gateway proxy response."""
-    body = result["body"]
-    if result.get("isBase64Encoded"):
-        body = base64.b64decode(body).decode()
-    headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
-    return result["statusCode"], json.loads(body), headers
-
-
-def check_event(name: str, result: dict, run_id: str) -> None:
-    """What every shipped event must answer (as tests/function/test_handler.py asserts in-process)."""
-    status, body, headers = api_response(result)
-    if "bad-input" in name:
-        assert status == 422 and body["error_type"] == "validation_error", body
-        return
-    assert status == 200, body
-    if "health" in name:
-        assert body["ready"] is True and body["model_version"] == run_id, body
-    elif "hf" in name:
-        assert isinstance(body, list) and all(isinstance(row, list) for row in body), body
-    else:
-        assert body["model_version"] == run_id and body["predictions"], body
-        assert "x-inference-time-ms" in headers
 
 
 def run_id_of(tiny_run: Path) -> str:

@@ -16,12 +16,12 @@ import boto3
 import pytest
 
 from tests.conftest import REPO, free_port
+from tests.events import EVENTS, check_event
 from tests.image import commands
-from tests.image.conftest import Container, check_event, image_mb, is_stand_in, run_id_of
+from tests.image.conftest import Container, image_mb, is_stand_in, run_id_of
 
 pytestmark = pytest.mark.image
 
-EVENTS = sorted((REPO / "events").glob("*.json"))
 RESULTS = REPO / "bench" / "results" / "lambda.json"
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, free_port
+from tests.events import check_event
 from tests.image import commands
-from tests.image.conftest import check_event, run_id_of, sh
+from tests.image.conftest import run_id_of, sh
 
 pytestmark = pytest.mark.image
 
