@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contract.encoder import EncoderConfig
+from contract.encoder import COMBINES, STRATEGIES, EncoderConfig
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -54,6 +54,13 @@ class Manifest:
     model_file: str = MODEL_FILE
     precision: str = "int8"
     precision_reason: str = ""
+    # Softmax temperature fitted on the validation split (training/calibration.py); 1.0, the
+    # plain softmax, for bundles written before it.
+    temperature: float = 1.0
+    # How a text longer than the window is read unless a request says otherwise, as the
+    # training report measured best: {"strategy", "combine", "reason"} (training/
+    # long_text_eval.py). Empty for older bundles: the trained truncation, as before.
+    long_text: dict[str, Any] = field(default_factory=dict)
 
     def served_files(self) -> dict[str, dict[str, Any]]:
         return {n: e for n, e in self.files.items() if not n.startswith(NOT_SERVED)}
@@ -99,6 +106,25 @@ class Manifest:
         if data.get("precision", "int8") not in PRECISIONS:
             raise BundleError(
                 f"{MANIFEST}: precision {data.get('precision')!r} is not one of {PRECISIONS}"
+            )
+        temperature = data.get("temperature", 1.0)
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, int | float)
+            or not 0 < temperature < float("inf")
+        ):
+            raise BundleError(
+                f"{MANIFEST}: temperature must be a positive number, got {temperature!r}"
+            )
+        long_text = data.get("long_text", {})
+        if not (
+            isinstance(long_text, dict)
+            and long_text.get("strategy", STRATEGIES[0]) in STRATEGIES
+            and long_text.get("combine", COMBINES[0]) in COMBINES
+        ):
+            raise BundleError(
+                f"{MANIFEST}: long_text must be an object whose strategy is one of {STRATEGIES} "
+                f"and combine one of {COMBINES}, got {long_text!r}"
             )
         for name in (model_file, TOKENIZER_FILE):
             if name not in files:

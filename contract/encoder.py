@@ -5,42 +5,91 @@ becomes the same ids. Torch-free: it needs only `tokenizers` and numpy.
 
 Truncation keeps either the first tokens ("head") or the first `head_tokens` plus the last
 remaining ones ("head+tail", Sun et al. 2019, "How to Fine-Tune BERT for Text Classification?"):
-reviews often state the verdict at the end.
+reviews often state the verdict at the end. That is how a model is trained and, by default, how
+it reads. A text longer than the window can also be read another way (`read_batch`): only its
+first tokens ("head"), only its last ("tail"), or whole, as overlapping windows ("chunks") whose
+logits `contract.predictor.combine_windows` turns into one answer.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 from tokenizers import Tokenizer
 
 Truncation = Literal["head", "head+tail"]
-TRUNCATIONS: tuple[str, ...] = ("head", "head+tail")
+TRUNCATIONS: tuple[str, ...] = get_args(Truncation)
+# How a text longer than the window is read (the trained truncation is one of them).
+Strategy = Literal["head+tail", "head", "tail", "chunks"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+# How the logits of a text's chunk windows become one answer (contract.predictor.combine_windows).
+Combine = Literal["mean", "max"]
+COMBINES: tuple[str, ...] = get_args(Combine)
+
+# The recipe's encoder (Sun et al.: 128 head tokens of BERT's 512). The training CLI's flags
+# take their defaults from here, so a bundle and its training command cannot disagree.
+DEFAULT_MAX_LENGTH = 512
+DEFAULT_TRUNCATION: Truncation = "head+tail"
+DEFAULT_HEAD_TOKENS = 128
+MIN_MAX_LENGTH = 8
+# Special tokens a tokenizer may put around one sequence ([CLS] ... [SEP] is 2; some add more).
+# Reserved out of max_length by the head_tokens rule, so that rule needs no tokenizer.
+MAX_SPECIAL_TOKENS = 4
+# Chunk windows overlap by a quarter of a window: a sentence of up to a quarter window (~127
+# tokens at 512; IMDB sentences run ~20-30) lies whole in at least one window, wherever the
+# boundaries fall, for at most a third more windows than cutting end to end (a 2,000-token
+# review: 5 windows of 510 instead of 4). Half overlap would double the work for sentences
+# no review has.
+CHUNK_OVERLAP = 0.25
 _PAD_CANDIDATES = ("[PAD]", "<pad>", "<|padding|>", "<|endoftext|>")
+
+
+class WindowLimitError(ValueError):
+    """A batch needs more model windows than allowed; the message says what to do."""
+
+    def __init__(self, windows: int, limit: int) -> None:
+        super().__init__(
+            f"these texts need {windows} windows of the model under the 'chunks' strategy; "
+            f"the limit is {limit} per request. Send fewer or shorter texts per request, or "
+            "read them with a one-window strategy ('head+tail', 'head' or 'tail')"
+        )
+        self.windows = windows
+        self.limit = limit
+
+
+def check_encoder_settings(
+    max_length: int, truncation: str, head_tokens: int, *, prefix: str = ""
+) -> None:
+    """The one home of the encoder's rules; `prefix` ("--") names them as the training CLI's
+    flags. Raises ValueError saying what to change."""
+    if truncation not in TRUNCATIONS:
+        raise ValueError(f"{prefix}truncation must be one of {TRUNCATIONS}, got {truncation!r}")
+    if max_length < MIN_MAX_LENGTH:
+        raise ValueError(f"{prefix}max_length must be at least {MIN_MAX_LENGTH}, got {max_length}")
+    most = max_length - MAX_SPECIAL_TOKENS - 1  # at least one tail token stays
+    if truncation == "head+tail" and not 0 < head_tokens <= most:
+        raise ValueError(
+            f"{prefix}head_tokens must be between 1 and {prefix}max_length - "
+            f"{MAX_SPECIAL_TOKENS + 1} ({most}) for head+tail truncation, got {head_tokens}: "
+            f"lower {prefix}head_tokens or raise {prefix}max_length"
+        )
 
 
 @dataclass(frozen=True)
 class EncoderConfig:
     """How text becomes ids; stored in the bundle manifest so serving encodes like training."""
 
-    max_length: int = 256
-    truncation: Truncation = "head"
-    head_tokens: int = 64
+    max_length: int = DEFAULT_MAX_LENGTH
+    truncation: Truncation = DEFAULT_TRUNCATION
+    head_tokens: int = DEFAULT_HEAD_TOKENS
 
     def __post_init__(self) -> None:
-        if self.truncation not in TRUNCATIONS:
-            raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {self.truncation!r}")
-        if self.max_length < 8:
-            raise ValueError(f"max_length must be at least 8, got {self.max_length}")
-        if self.truncation == "head+tail" and not 0 < self.head_tokens < self.max_length - 4:
-            raise ValueError(
-                f"head_tokens must be between 1 and max_length - 5 ({self.max_length - 5}) "
-                f"for head+tail truncation, got {self.head_tokens}"
-            )
+        check_encoder_settings(self.max_length, self.truncation, self.head_tokens)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,7 +99,7 @@ class EncoderConfig:
         return cls(
             max_length=int(data["max_length"]),
             truncation=data["truncation"],
-            head_tokens=int(data.get("head_tokens", 64)),
+            head_tokens=int(data.get("head_tokens", DEFAULT_HEAD_TOKENS)),
         )
 
 
@@ -61,6 +110,16 @@ class Encoded:
     ids: list[int]
     num_tokens: int  # content tokens before truncation (specials excluded)
     truncated: bool
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One text as the model reads it under a strategy: one window, or several (chunks)."""
+
+    windows: list[list[int]]  # ids with special tokens, one list per model window
+    num_tokens: int  # content tokens of the whole text (specials excluded, nothing cut)
+    strategy: str
+    truncated: bool  # whether some tokens of the text were never read
 
 
 class TextEncoder:
@@ -75,12 +134,13 @@ class TextEncoder:
         self.tokenizer.no_padding()
         self.config = config
         self._prefix, self._suffix = self._special_frame()
-        self.budget = config.max_length - len(self._prefix) - len(self._suffix)
-        if config.truncation == "head+tail" and config.head_tokens >= self.budget:
+        specials = len(self._prefix) + len(self._suffix)
+        if specials > MAX_SPECIAL_TOKENS:
             raise ValueError(
-                f"head_tokens ({config.head_tokens}) leaves no room for the tail within "
-                f"max_length {config.max_length}; lower head_tokens"
+                f"this tokenizer frames a text with {specials} special tokens; the encoder "
+                f"reserves {MAX_SPECIAL_TOKENS} (contract/encoder.py MAX_SPECIAL_TOKENS)"
             )
+        self.budget = config.max_length - specials  # content tokens per window
         self.pad_id = self._find_pad_id()
 
     @classmethod
@@ -103,16 +163,23 @@ class TextEncoder:
                 return token_id
         return 0
 
+    def _cut(self, content: list[int], strategy: str) -> list[int]:
+        """One window's content under a one-window strategy."""
+        n, budget = len(content), self.budget
+        if n <= budget:
+            return content
+        if strategy == "head":
+            return content[:budget]
+        if strategy == "tail":
+            return content[n - budget :]
+        head = self.config.head_tokens
+        if head >= budget:  # a model trained "head" may carry a head_tokens its window lacks
+            head = budget // 4  # Sun et al.'s share: 128 of 512
+        return content[:head] + content[n - (budget - head) :]
+
     def _frame(self, content: list[int]) -> Encoded:
-        n = len(content)
-        truncated = n > self.budget
-        if truncated:
-            if self.config.truncation == "head":
-                content = content[: self.budget]
-            else:
-                head = self.config.head_tokens
-                content = content[:head] + content[n - (self.budget - head) :]
-        return Encoded(ids=self._prefix + content + self._suffix, num_tokens=n, truncated=truncated)
+        ids = self._prefix + self._cut(content, self.config.truncation) + self._suffix
+        return Encoded(ids=ids, num_tokens=len(content), truncated=len(content) > self.budget)
 
     def encode(self, text: str) -> Encoded:
         return self._frame(self.tokenizer.encode(text, add_special_tokens=False).ids)
@@ -121,6 +188,47 @@ class TextEncoder:
         # encode_batch runs in parallel in Rust; the framing is cheap list slicing.
         encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
         return [self._frame(e.ids) for e in encodings]
+
+    def chunk_starts(self, num_tokens: int) -> list[int]:
+        """Where each chunk window starts. Every window is full: the last one ends at the
+        text's end (overlapping its neighbour more), so no window is a short scrap that the
+        mean of logits would weigh like a whole window."""
+        budget = self.budget
+        if num_tokens <= budget:
+            return [0]
+        step = max(1, budget - int(budget * CHUNK_OVERLAP))
+        return [*range(0, num_tokens - budget, step), num_tokens - budget]
+
+    def windows_needed(self, num_tokens: int, strategy: str) -> int:
+        if strategy != "chunks" or num_tokens <= self.budget:
+            return 1
+        step = max(1, self.budget - int(self.budget * CHUNK_OVERLAP))
+        return math.ceil((num_tokens - self.budget) / step) + 1
+
+    def read(self, content: list[int], strategy: str) -> Reading:
+        """Content ids (no specials) -> the windows the model reads under `strategy`."""
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        n = len(content)
+        if strategy == "chunks":
+            spans = [content[s : s + self.budget] for s in self.chunk_starts(n)]
+        else:
+            spans = [self._cut(content, strategy)]
+        windows = [self._prefix + span + self._suffix for span in spans]
+        truncated = strategy != "chunks" and n > self.budget
+        return Reading(windows=windows, num_tokens=n, strategy=strategy, truncated=truncated)
+
+    def read_batch(
+        self, texts: Sequence[str], strategy: str, max_windows: int | None = None
+    ) -> list[Reading]:
+        """Every text under `strategy`; raises WindowLimitError before any model work when the
+        batch needs more than `max_windows` windows in all."""
+        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        if max_windows is not None:
+            needed = sum(self.windows_needed(len(e.ids), strategy) for e in encodings)
+            if needed > max_windows:
+                raise WindowLimitError(needed, max_windows)
+        return [self.read(e.ids, strategy) for e in encodings]
 
     def pad(self, batch: Sequence[Encoded | list[int]]) -> dict[str, np.ndarray]:
         """Pads to the longest sequence in the batch (dynamic padding)."""

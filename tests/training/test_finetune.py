@@ -15,7 +15,9 @@ def test_test_predictions_stay_in_dataset_order_with_length_grouping(tiny_hf_mod
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_hf_model).eval()
-    encoder = TextEncoder.from_file(tiny_hf_model / "tokenizer.json", EncoderConfig(max_length=32))
+    encoder = TextEncoder.from_file(
+        tiny_hf_model / "tokenizer.json", EncoderConfig(max_length=32, truncation="head")
+    )
     texts = [("great " * (i % 17 + 1)) + ("awful " * (i % 5)) for i in range(40)]
     data = encode_dataset(encoder, texts, [i % 2 for i in range(40)])
     job = JobArguments(group_by_length=True, per_device_eval_batch_size=4, progress=False)
