@@ -11,6 +11,7 @@ from function.errors import install_error_handlers
 from function.loader import ModelState, load_model
 from function.logs import configure_logging
 from function.middleware import BodyLimitMiddleware, RequestLogMiddleware, StagePrefixMiddleware
+from function.openapi import install_openapi
 from function.routes import hf, meta, predict
 
 DESCRIPTION = """Sentiment of movie reviews from a fine-tuned transformer, served with ONNX Runtime.
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None, state: ModelState | None = None
     app.state.settings = settings
     app.state.model = state if state is not None else load_model(settings)
     install_error_handlers(app)
+    install_openapi(app, settings)
     for router in (predict.router, hf.router, meta.router):
         app.include_router(router)
     # Added last = outermost: the log sees every response, 413s from the body limit included.

@@ -1,11 +1,49 @@
-"""Request and response bodies. Sizes that depend on Settings (texts per request, characters per
-text) are checked in `function.limits` and answer 413; what is malformed answers 422."""
+"""Request and response bodies, and the JSON Schema they publish in the OpenAPI document.
+
+The document states every rule the code enforces. A rule is written once and both the check and
+the schema read it (`VISIBLE` below). A bound that comes from Settings (texts per request,
+characters per text) is marked in the schema with `LIMIT` and the Settings field's name;
+`function/openapi.py` writes the running app's value there. Over such a bound answers 413
+(`function.deps.check_limits`); anything else malformed answers 422."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+# A text is readable when it holds one character that is not whitespace, a control character
+# or an invisible format character (soft hyphen, zero-width space, bidi marks, BOM): Unicode's
+# Cc, Cf, Zs, Zl and Zp in the Basic Multilingual Plane. Written as a character class in the
+# syntax Python's `re` and ECMA-262 (JSON Schema's `pattern`) both read, so the check and the
+# published schema cannot drift apart. Format characters beyond the BMP (tag characters,
+# hieroglyph controls) have no escape both syntaxes share, and unassigned or private-use code
+# points are text the tokenizer reads: they all count as visible.
+_INVISIBLE = (
+    r"\u0000-\u0020\u007f-\u00a0\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2"
+    r"\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f\u3000\ufeff\ufff9-\ufffb"
+)
+VISIBLE = f"[^{_INVISIBLE}]"
+_VISIBLE = re.compile(VISIBLE)
+
+# The schema keyword that names the Settings field bounding a value (see the module docstring).
+LIMIT = "x-settings-limit"
+
+TEXT_SCHEMA: dict[str, Any] = {
+    "description": "A text with a visible character: not only whitespace, control or "
+    "format characters.",
+    "type": "string",
+    "minLength": 1,
+    "pattern": VISIBLE,
+    LIMIT: "max_chars",
+}
+TEXTS_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        TEXT_SCHEMA,
+        {"type": "array", "items": TEXT_SCHEMA, "minItems": 1, LIMIT: "max_texts"},
+    ]
+}
 
 
 def _check_texts(value: object) -> object:
@@ -24,8 +62,8 @@ def _check_texts(value: object) -> object:
         if not isinstance(text, str):
             kind = "null" if text is None else type(text).__name__
             raise ValueError(f"text {i} must be a string, got {kind}")
-        # any() stops at the first visible character: cheap for real text.
-        if not any(ch.isprintable() and not ch.isspace() for ch in text):
+        # search() stops at the first visible character: cheap for real text.
+        if not _VISIBLE.search(text):
             raise ValueError(f"text {i} is empty or whitespace only")
         try:
             text.encode("utf-8")
@@ -34,7 +72,7 @@ def _check_texts(value: object) -> object:
     return value
 
 
-Texts = Annotated[str | list[str], BeforeValidator(_check_texts)]
+Texts = Annotated[str | list[str], BeforeValidator(_check_texts), WithJsonSchema(TEXTS_SCHEMA)]
 
 
 class PredictRequest(BaseModel):

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
 
 from function.deps import JsonBody, PredictorDep, SettingsDep, check_limits
 from function.predictor import sigmoid, softmax
@@ -45,6 +47,23 @@ def classify(
     ]
 
 
+def classify_hub(
+    model_id: Annotated[
+        str,
+        Path(
+            description="The Hub model id the client names, e.g. `org/name`; it may hold `/`. "
+            "Ignored: this function serves one model."
+        ),
+    ],
+    body: HFRequest,
+    predictor: PredictorDep,
+    settings: SettingsDep,
+    request: Request,
+    response: Response,
+) -> list[list[HFLabelScore]]:
+    return classify(body, predictor, settings, request, response)
+
+
 _route = {
     "response_model": list[list[HFLabelScore]],
     "responses": ERROR_RESPONSES,
@@ -56,4 +75,4 @@ router.post(
     "/models/{model_id:path}",
     summary="Hugging Face Inference API compatible (Hub URL shape; the model id is ignored)",
     **_route,
-)(classify)
+)(classify_hub)
