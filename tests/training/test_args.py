@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from training.args import QUICK_PROFILE, SM_MODEL_DIR, SM_OUTPUT_DATA_DIR
-from training.cli import parse
+from training.args import QUICK_PROFILE, SM_MODEL_DIR, SM_OUTPUT_DATA_DIR, parse
 
 
 def test_recipe_defaults():
