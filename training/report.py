@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from training.calibration import RELIABILITY_PLOT, calibration_section
 from training.finetune import classification_metrics
+from training.long_text_eval import long_text_section
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,14 @@ def model_card(
             "\n### Truncation strategies\n\n| model | accuracy | F1 | precision | recall |"
             " ROC-AUC |\n|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
         )
+    calibrated = "calibration" in metrics
+    scores = (
+        "Scores are temperature-scaled softmax outputs, calibrated on IMDB validation reviews; "
+        "calibration on other domains is not measured."
+        if calibrated
+        else "Scores are softmax outputs, not calibrated probabilities."
+    )
+    reliability = f", `plots/{RELIABILITY_PLOT}`" if calibrated else ""
     sizes = data.get("sizes", {})
     budget = metrics.get("time_budget")
     budget_line = (
@@ -184,10 +194,12 @@ Text encoding: max_length {encoder["max_length"]}, `{encoder["truncation"]}` tru
 {chr(10).join(rows)}
 {comparison}
 {parity_section(metrics.get("parity", {}))}
-Plots: `plots/confusion_matrix.png`, `plots/roc.png`, `plots/precision_recall.png`.
+{calibration_section(metrics)}
+{long_text_section(metrics)}
+Plots: `plots/confusion_matrix.png`, `plots/roc.png`, `plots/precision_recall.png`{reliability}.
 
 ## Limitations
-Trained on movie reviews; accuracy drops on other domains. Texts longer than
-{encoder["max_length"]} tokens are truncated. Scores are softmax outputs, not calibrated
-probabilities.
+Trained on movie reviews; accuracy drops on other domains. The model reads
+{encoder["max_length"]} tokens at a time: a longer text is cut or read in windows, as the
+request's strategy says (see above). {scores}
 """

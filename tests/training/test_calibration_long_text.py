@@ -1,0 +1,100 @@
+"""Calibrated scores and long-text strategies in the training report: the temperature fit and
+ECE on known data, then what a tiny real run writes (metrics.json, manifest, plot, card)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from contract.bundle import Manifest
+from contract.predictor import OnnxClassifier
+from training.calibration import ECE_BINS, expected_calibration_error, fit_temperature, reliability
+from training.long_text_eval import BUCKETS, bucket_of, pick
+
+STRATEGY_NAMES = {"head+tail", "head", "tail", "chunks/mean", "chunks/max"}
+
+
+def test_fit_recovers_the_temperature_that_made_the_labels():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 4, size=(20_000, 2))
+    true_t = 2.5  # labels drawn from softmax(logits / 2.5): the logits are over-confident
+    p_positive = 1 / (1 + np.exp(-(logits[:, 1] - logits[:, 0]) / true_t))
+    labels = (rng.random(len(logits)) < p_positive).astype(int)
+    assert fit_temperature(logits, labels) == pytest.approx(true_t, rel=0.05)
+
+
+def test_ece_uses_equal_width_bins_and_weighs_by_count():
+    # 3 predictions at confidence 0.95 (2 right), 1 at 0.55 (right)
+    probs = np.array([[0.95, 0.05]] * 3 + [[0.45, 0.55]])
+    labels = np.array([0, 0, 1, 1])
+    result = reliability(probs, labels)
+    assert [b["n"] for b in result["bins"]] == [1, 3]
+    assert result["bins"][1]["lower"] == pytest.approx(14 / ECE_BINS)
+    expected = 3 / 4 * abs(2 / 3 - 0.95) + 1 / 4 * abs(1 - 0.55)
+    assert expected_calibration_error(probs, labels) == pytest.approx(expected)
+
+
+def test_length_buckets_follow_the_issue():
+    assert [bucket_of(n) for n in (0, 512, 513, 1024, 1025, 9999)] == [
+        "<=512", "<=512", "513-1024", "513-1024", ">1024", ">1024"]  # fmt: skip
+    assert [b[0] for b in BUCKETS] == ["<=512", "513-1024", ">1024"]
+
+
+def test_pick_keeps_the_trained_reading_without_evidence_and_switches_with_it():
+    labels = np.array([1] * 100)
+    same = np.ones(100, dtype=int)
+    slightly = same.copy()
+    slightly[:2] = 0  # as trained: 2 wrong; chunks/mean gets all 100 right
+    preds = {"head+tail": slightly, "head": slightly, "tail": slightly,
+             "chunks/mean": same, "chunks/max": slightly}  # fmt: skip
+    kept = pick(preds, labels, "head+tail")
+    assert kept["strategy"] == "head+tail" and kept["combine"] == "mean"
+    assert "with evidence" in kept["reason"] and kept["mcnemar_p"] == pytest.approx(0.25)
+    much = same.copy()
+    much[:20] = 0
+    preds = {k: much for k in ("head+tail", "head", "tail", "chunks/mean")} | {"chunks/max": same}
+    switched = pick(preds, labels, "head+tail")
+    assert (switched["strategy"], switched["combine"]) == ("chunks", "max")
+    assert switched["mcnemar_p"] < 0.05
+
+
+def test_tiny_run_reports_calibration_and_long_text(tiny_bundle):
+    metrics = json.loads((tiny_bundle / "metrics.json").read_text())
+    manifest = Manifest.from_dict(json.loads((tiny_bundle / "manifest.json").read_text()))
+    cal = metrics["calibration"]
+    assert cal["temperature"] == pytest.approx(manifest.temperature) and cal["temperature"] > 0
+    assert 0 <= cal["ece_before"] <= 1 and 0 <= cal["ece_after"] <= 1
+    assert cal["validation_nll_after"] <= cal["validation_nll_before"] + 1e-9  # fitted there
+    assert "15 equal-width bins" in cal["ece_bins"]
+    assert (tiny_bundle / "plots" / "reliability.png").stat().st_size > 1000
+    assert "plots/reliability.png" in manifest.files
+
+    lt = metrics["long_text"]
+    assert set(lt["strategies"]) == STRATEGY_NAMES
+    assert sum(lt["bucket_sizes"].values()) == lt["reviews"] == manifest.data["sizes"]["test"]
+    # the tiny run reads 46 tokens at once: most test reviews are longer than its window
+    assert lt["window_tokens"] == 46 and lt["longer_than_window"] > lt["reviews"] // 2
+    for name, s in lt["strategies"].items():
+        assert 0 <= s["accuracy"] <= 1 and s["latency_ms_mean"] > 0, name
+        assert sum(b["n"] for b in s["by_bucket"].values()) == lt["reviews"]
+    assert lt["strategies"]["chunks/mean"]["windows_mean"] > 1
+    assert lt["strategies"]["head"]["windows_mean"] == 1
+    assert manifest.long_text["strategy"] == lt["decision"]["strategy"]
+    assert manifest.long_text["reason"]
+
+    card = (tiny_bundle / "README.md").read_text()
+    assert "## Calibration" in card and f"T = {manifest.temperature:.3f}" in card
+    assert "## Long reviews" in card and "chunks/max" in card and "Serving reads with" in card
+
+
+def test_bundle_serves_calibrated_scores(tiny_bundle):
+    manifest = Manifest.from_dict(json.loads((tiny_bundle / "manifest.json").read_text()))
+    clf = OnnxClassifier.from_bundle(tiny_bundle, manifest)
+    assert clf.temperature == manifest.temperature
+    texts = ["A wonderful film.", "Dull and far too long. " * 40]
+    got = clf.classify(texts, "chunks")
+    np.testing.assert_allclose(got.probs, clf.probabilities(got.logits))
+    scaled = np.exp(got.logits / manifest.temperature)
+    np.testing.assert_allclose(got.probs, scaled / scaled.sum(1, keepdims=True), rtol=1e-5)

@@ -1,0 +1,205 @@
+"""Each way of reading a long review, measured on the held-out test split with the exported ONNX
+model, by length bucket; and the pick serving reads with unless a request says otherwise.
+
+Strategies (contract/encoder.py): head+tail (as trained), head, tail, and chunks (overlapping
+windows over the whole text) combined by the mean of logits or by the most confident window.
+Lengths are the tokenizer's count of the whole text (no truncation, special tokens excluded).
+
+Cheap by construction: a review that fits the window is read identically by every strategy, so
+it runs once; only longer ones run once per strategy, and both chunk rules share one run of the
+windows. Each review runs alone, timed (as a one-review request is served): latency is the model
+time per review (windows built from token ids, ONNX run, combination; tokenizing, the same for
+every strategy, excluded).
+
+The pick: the most accurate candidate replaces the trained truncation only when it is better
+with evidence (McNemar's exact one-sided test on the paired test predictions, p < PICK_ALPHA);
+a difference the test split cannot tell from chance keeps the cheaper, as-trained reading.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from contract.encoder import TextEncoder
+from contract.predictor import OnnxClassifier, combine_windows
+from training.parity import binomial_tail
+
+log = logging.getLogger(__name__)
+
+# (name, lowest, highest) in whole-text tokens: the issue's buckets around BERT's 512 window.
+BUCKETS = (("<=512", 0, 512), ("513-1024", 513, 1024), (">1024", 1025, None))
+# Candidates as (strategy, combine); the combine rule matters only for chunks.
+CANDIDATES = (("head+tail", "mean"), ("head", "mean"), ("tail", "mean"),
+              ("chunks", "mean"), ("chunks", "max"))  # fmt: skip
+PICK_ALPHA = 0.05
+
+
+def candidate_name(strategy: str, combine: str) -> str:
+    return f"chunks/{combine}" if strategy == "chunks" else strategy
+
+
+def bucket_of(num_tokens: int) -> str:
+    for name, low, high in BUCKETS:
+        if num_tokens >= low and (high is None or num_tokens <= high):
+            return name
+    raise AssertionError(num_tokens)
+
+
+def planned_tokens(encoder: TextEncoder, texts: Sequence[str]) -> int:
+    """Model tokens `evaluate_long_text` will run on these texts, for the time budget's plan:
+    every review once, and each longer than the window three times more (head, tail, and its
+    chunk windows)."""
+    total, length = 0, encoder.config.max_length
+    for e in encoder.tokenizer.encode_batch(list(texts), add_special_tokens=False):
+        n = len(e.ids)
+        if n <= encoder.budget:
+            total += n + length - encoder.budget
+        else:
+            total += (3 + encoder.windows_needed(n, "chunks")) * length
+    return total
+
+
+def _time_one(classifier: OnnxClassifier, windows: list[list[int]]) -> tuple[np.ndarray, float]:
+    start = time.perf_counter()
+    logits = classifier.logits(windows)
+    return logits, (time.perf_counter() - start) * 1e3
+
+
+def evaluate_long_text(
+    classifier: OnnxClassifier, texts: list[str], labels: np.ndarray
+) -> dict[str, Any]:
+    """Accuracy and latency per review, per candidate, overall and per bucket; and the pick."""
+    encoder = classifier.encoder
+    contents = [e.ids for e in encoder.tokenizer.encode_batch(texts, add_special_tokens=False)]
+    lengths = np.array([len(c) for c in contents])
+    names = [candidate_name(s, c) for s, c in CANDIDATES]
+    preds = {name: np.zeros(len(texts), dtype=np.int64) for name in names}
+    latency = {name: np.zeros(len(texts)) for name in names}
+    windows_used = {name: np.ones(len(texts), dtype=np.int64) for name in names}
+    _time_one(classifier, [encoder.read(contents[0], "head+tail").windows[0]])  # warm-up
+    started = time.perf_counter()
+    for i, content in enumerate(contents):
+        if len(content) <= encoder.budget:  # one window, the same for every strategy
+            logits, ms = _time_one(classifier, encoder.read(content, "head+tail").windows)
+            for name in names:
+                preds[name][i], latency[name][i] = int(logits[0].argmax()), ms
+            continue
+        for strategy in ("head+tail", "head", "tail"):
+            logits, ms = _time_one(classifier, encoder.read(content, strategy).windows)
+            preds[strategy][i], latency[strategy][i] = int(logits[0].argmax()), ms
+        windows = encoder.read(content, "chunks").windows
+        logits, ms = _time_one(classifier, windows)
+        for combine in ("mean", "max"):
+            name = candidate_name("chunks", combine)
+            preds[name][i] = int(combine_windows(logits, combine).argmax())
+            latency[name][i], windows_used[name][i] = ms, len(windows)
+    seconds = time.perf_counter() - started
+    buckets = np.array([bucket_of(int(n)) for n in lengths])
+    strategies = {}
+    for name in names:
+        correct = preds[name] == labels
+        by_bucket = {}
+        for bucket, _, _ in BUCKETS:
+            members = buckets == bucket
+            if members.any():
+                by_bucket[bucket] = _summary(correct[members], latency[name][members],
+                                             windows_used[name][members])  # fmt: skip
+        strategies[name] = _summary(correct, latency[name], windows_used[name]) | {
+            "by_bucket": by_bucket
+        }
+    trained = classifier.encoder.config.truncation
+    result = {
+        "window_tokens": encoder.budget,
+        "max_length": encoder.config.max_length,
+        "reviews": len(texts),
+        "longer_than_window": int((lengths > encoder.budget).sum()),
+        "bucket_sizes": {b: int((buckets == b).sum()) for b, _, _ in BUCKETS},
+        "latency": "model time per review, one review per run (tokenizing excluded), ms",
+        "seconds": seconds,
+        "strategies": strategies,
+        "decision": pick(preds, labels, trained),
+    }
+    log.info("long-text strategies on %d test reviews (%d longer than the %d-token window) in "
+             "%.0f s: %s; serving default %s", len(texts), result["longer_than_window"],
+             encoder.budget, seconds,
+             ", ".join(f"{n} {s['accuracy']:.4f}" for n, s in strategies.items()),
+             result["decision"]["name"])  # fmt: skip
+    return result
+
+
+def _summary(correct: np.ndarray, latency_ms: np.ndarray, windows: np.ndarray) -> dict[str, Any]:
+    return {
+        "n": len(correct),
+        "accuracy": float(correct.mean()),
+        "latency_ms_mean": float(latency_ms.mean()),
+        "latency_ms_p50": float(np.median(latency_ms)),
+        "windows_mean": float(windows.mean()),
+    }
+
+
+def pick(preds: dict[str, np.ndarray], labels: np.ndarray, trained: str) -> dict[str, Any]:
+    """The serving default: the most accurate candidate if it beats the as-trained reading with
+    evidence, else the as-trained reading. Also the chunk rule requests asking for chunks get."""
+    accuracy = {name: float((p == labels).mean()) for name, p in preds.items()}
+    chunk_rule = "max" if accuracy["chunks/max"] > accuracy["chunks/mean"] else "mean"
+    best = max(accuracy, key=lambda name: (accuracy[name], name == trained))
+    base, challenger = preds[trained] == labels, preds[best] == labels
+    b = int((challenger & ~base).sum())  # the challenger right, as trained wrong
+    c = int((base & ~challenger).sum())
+    p_value = binomial_tail(b, b + c, 0.5)
+    adopted = best != trained and p_value < PICK_ALPHA
+    name = best if adopted else trained
+    strategy = "chunks" if name.startswith("chunks") else name
+    combine = name.split("/")[1] if strategy == "chunks" else chunk_rule
+    reason = (
+        f"{best} read {b - c} more of {len(labels)} test reviews right than {trained} "
+        f"(McNemar exact one-sided p = {p_value:.3g} < {PICK_ALPHA})"
+        if adopted
+        else f"no candidate beat {trained} (as trained) with evidence: best {best} "
+        f"{accuracy[best]:.4f} vs {accuracy[trained]:.4f}, McNemar exact one-sided p = "
+        f"{p_value:.3g} >= {PICK_ALPHA}"
+    )
+    return {"name": name, "strategy": strategy, "combine": combine, "reason": reason,
+            "mcnemar_p": p_value, "alpha": PICK_ALPHA,
+            "chunk_rule": f"chunks combine by {chunk_rule} (accuracy mean "
+                          f"{accuracy['chunks/mean']:.4f}, max {accuracy['chunks/max']:.4f})"}  # fmt: skip
+
+
+def serving_reading(result: dict[str, Any]) -> dict[str, str]:
+    """The manifest's `long_text`: how serving reads a long text unless a request says."""
+    return {k: result["decision"][k] for k in ("strategy", "combine", "reason")}
+
+
+def long_text_section(metrics: dict[str, Any]) -> str:
+    """The model card's long-text section ('' when the run has none)."""
+    lt = metrics.get("long_text")
+    if not lt:
+        return ""
+    bucket_names = [b for b, _, _ in BUCKETS]
+    head = " | ".join(f"{b} ({lt['bucket_sizes'][b]}) acc / ms" for b in bucket_names)
+    lines = [
+        "## Long reviews (held-out test split, served ONNX model)",
+        "",
+        f"The model reads {lt['window_tokens']} tokens at once; {lt['longer_than_window']} of "
+        f"{lt['reviews']} test reviews are longer. Buckets count the whole review's tokens. "
+        f"Latency: {lt['latency']}.",
+        "",
+        f"| strategy | accuracy | windows (mean) | {head} |",
+        "|---|---|---|" + "---|" * len(bucket_names),
+    ]
+    for name, s in lt["strategies"].items():
+        cells = []
+        for b in bucket_names:
+            r = s["by_bucket"].get(b)
+            cells.append(f"{r['accuracy']:.4f} / {r['latency_ms_mean']:.1f}" if r else "-")
+        lines.append(f"| {name} | {s['accuracy']:.4f} | {s['windows_mean']:.2f} | "
+                     + " | ".join(cells) + " |")  # fmt: skip
+    d = lt["decision"]
+    lines += ["", f"Serving reads with **{d['name']}** unless a request asks otherwise: "
+              f"{d['reason']}. {d['chunk_rule']}.", ""]  # fmt: skip
+    return "\n".join(lines)
