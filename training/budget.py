@@ -25,8 +25,10 @@ from training.finetune import Collator
 log = logging.getLogger(__name__)
 
 # Export, fusions, int8, checkpoint save, baseline, plots and publish: measured 40-70 s on 2
-# vCPUs; the larger figure, so that a slow machine still ends inside.
-FIXED_SECONDS = 70.0
+# vCPUs; the larger figure, so that a slow machine still ends inside. Plus the temperature fit
+# and reliability diagram, 2.2 s measured (training/calibration.py); its validation forward
+# pass and the long-text evaluation's ONNX runs are counted in tokens by the plan instead.
+FIXED_SECONDS = 73.0
 # The int8 ONNX model evaluates the test split in this share of torch's forward time (served
 # int8 ran 1.9x the torch pipeline on AVX2 CPUs, 3.1x on AVX-512 VNNI; the slower kind counts).
 ONNX_FORWARD_SHARE = 0.6
