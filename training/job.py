@@ -25,9 +25,11 @@ from contract.bundle import Manifest, verify_bundle, write_manifest
 from contract.predictor import OnnxClassifier
 from contract.storage import check_writable, publish_bundle
 from training.args import ArgumentError, DataArguments, JobArguments, ModelArguments
+from training.calibration import calibrate, validation_logits
 from training.data import load_splits
 from training.finetune import classification_metrics
 from training.fit import train_and_predict
+from training.long_text_eval import evaluate_long_text, serving_reading
 from training.ranks import is_main_process, on_main_process
 from training.report import model_card, tfidf_baseline, write_metrics, write_plots
 from training.ship import export_and_gate
@@ -169,6 +171,14 @@ def run(
             other: classification_metrics(test_labels, other_probs),
         }
     write_plots(bundle / "plots", test_labels, shipped.probs, labels)
+    # Calibrated scores, and how long reviews are read by default: both measured on the served
+    # model (training/calibration.py, training/long_text_eval.py).
+    calibration = calibrate(validation_logits(trainer, encoder, splits.validation),
+                            splits.validation["label"].to_numpy(), shipped.probs, test_labels,
+                            bundle / "plots")  # fmt: skip
+    metrics["calibration"] = calibration.metrics
+    metrics["long_text"] = evaluate_long_text(shipped.classifier, test_texts, test_labels)
+    shipped.classifier.temperature = calibration.temperature  # as the bundle will serve
     if job.save_hf_checkpoint:
         trainer.model.save_pretrained(bundle / "hf")
         trainer.processing_class.save_pretrained(bundle / "hf")
@@ -191,6 +201,8 @@ def run(
         model_file=shipped.model_file,
         precision=shipped.precision,
         precision_reason=shipped.reason,
+        temperature=calibration.temperature,
+        long_text=serving_reading(metrics["long_text"]),
     )
     write_metrics(bundle, metrics)
     (bundle / "README.md").write_text(

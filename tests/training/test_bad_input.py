@@ -150,7 +150,7 @@ def test_model_that_cannot_be_loaded_offline_names_the_embedded_default(tmp_path
         (["--resume", "--compare_truncation"], "cannot be resumed"),
         (["--test_fraction", "1.5"], "--test_fraction must be between 0 and 1"),
         (["--validation_fraction", "0.5", "--test_fraction", "0.45"], "under 10%"),
-        (["--head_tokens", "60"], "--head_tokens (60) must be between 1 and --max_length - 5"),
+        (["--head_tokens", "60"], "--head_tokens must be between 1 and --max_length - 5"),
         (["--label_names", "good"], "two or more distinct names"),
         (["--min_accuracy", "85"], "a share between 0 and 1"),
         (["--run_id", "a/b"], "plain name"),
