@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import uuid
@@ -33,10 +32,10 @@ from contract.bundle import (
     sha256_file,
     verify_bundle,
 )
+from contract.s3_names import BUCKET_NAME_RULE, is_bucket_name
 
 log = logging.getLogger(__name__)
 
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 Progress = Callable[[int], None]
 
 
@@ -70,10 +69,10 @@ def parse_s3_uri(uri: str) -> S3Location:
         raise StorageError(f"{uri!r} is not an s3:// URI; write it as s3://<bucket>/<prefix>")
     rest = uri[len("s3://") :]
     bucket, _, prefix = rest.partition("/")
-    if not _BUCKET_RE.match(bucket) or ".." in bucket:
+    if not is_bucket_name(bucket):
         raise StorageError(
-            f"{uri!r}: {bucket!r} is not a valid S3 bucket name (3-63 characters: lower-case "
-            "letters, digits, dots and hyphens); write it as s3://<bucket>/<prefix>"
+            f"{uri!r}: {bucket!r} is not a valid S3 bucket name ({BUCKET_NAME_RULE}); "
+            "write it as s3://<bucket>/<prefix>"
         )
     prefix = prefix.strip("/")
     if "//" in prefix or any(part in (".", "..") for part in prefix.split("/") if prefix):

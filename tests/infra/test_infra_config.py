@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, ServiceConfig
+from infra.config import ServiceConfig
+from infra.context import ConfigError
 
 
 class FakeNode:
@@ -131,13 +133,53 @@ def test_invalid_context_names_the_fix(context: dict[str, Any], message: str) ->
 
 
 def test_cdk_keys_and_unrelated_keys_are_not_typos() -> None:
-    config(
-        **{
-            "@aws-cdk/core:checkSecretUsage": True,
-            "aws:cdk:enable-path-metadata": True,
-            "acknowledged-issue-numbers": [1234],
-        }
-    )
+    others = {
+        "@aws-cdk/core:checkSecretUsage": True,
+        "aws:cdk:enable-path-metadata": True,
+        "acknowledged-issue-numbers": [1234],
+    }
+    assert config(**others) == ServiceConfig()  # accepted, and they change nothing
+    with pytest.raises(ConfigError, match="did you mean 'memoryMb'"):
+        config(**others, memorymb=4096)  # the typo check is still on beside them
+
+
+@pytest.mark.parametrize("f", fields(ServiceConfig), ids=lambda f: f.metadata["key"])
+def test_every_setting_refuses_a_value_of_the_wrong_type_naming_its_key(f: Any) -> None:
+    key = f.metadata["key"]
+    if f.type == "str" or f.type == "str | None":
+        wrong: Any = ["a", "list"]
+    elif f.type == "tuple[str, ...]":
+        wrong = {"not": "a list"}
+    else:  # bool, int, float, optional or not
+        wrong = "twelve"
+    with pytest.raises(ConfigError, match=f"context '{key}' is .*: expected "):
+        config(**{key: wrong})
+
+
+@pytest.mark.parametrize(
+    ("field_name", "value", "message"),
+    [
+        ("memory_mb", "4096", "'memoryMb' is '4096': expected a whole number of MB"),
+        ("cors_origins", ("https://ok.example.com", "ftp://x"), "'corsOrigins' is 'ftp://x'"),
+        ("log_retention_days", 10, "'logRetentionDays' is 10: expected one of 1, 3"),
+    ],
+)
+def test_values_given_in_code_meet_the_same_rules(
+    field_name: str, value: Any, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ServiceConfig(**{field_name: value})
+
+
+@pytest.mark.parametrize("bucket", ["a..b", "Upper", "ab", "-dash", "x" * 64])
+def test_bucket_names_follow_the_one_rule_training_and_serving_use(bucket: str) -> None:
+    from contract.storage import StorageError, parse_s3_uri
+
+    with pytest.raises(ConfigError, match=r"'modelUri'.*valid bucket name"):
+        config(modelUri=f"s3://{bucket}/models/run-1")
+    with pytest.raises(StorageError, match="not a valid S3 bucket name"):
+        parse_s3_uri(f"s3://{bucket}/models/run-1")
+    assert config(modelUri="s3://my.bucket-1/models/run-1").model_location.bucket == "my.bucket-1"
 
 
 def test_invalid_context_fails_the_real_app(app_builder: Callable[..., Any]) -> None:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from function.config import Settings
 from function.setting_bounds import LOG_LEVELS, MAX_CHARS_MIN, MAX_TEXTS_MAX, MAX_TEXTS_MIN
-from infra.config import ConfigError
+from infra.context import ConfigError
 from infra.inference_function import FUNCTION_LOGICAL_ID
 
 BUCKET = "sentimentapi-artifacts-example"
