@@ -56,7 +56,8 @@ def run(side: str, bundle: str, hf_model: str, inputs: str, start: float, full: 
 
         with open(os.path.join(bundle, "manifest.json"), encoding="utf-8") as fh:
             max_length = json.load(fh)["encoder"]["max_length"]
-        pipe = pipeline("text-classification", model=hf_model, device="cpu")
+        pipe = pipeline("text-classification", model=_peer_model(hf_model), tokenizer=hf_model,
+                        device="cpu")  # fmt: skip
         kwargs = {"truncation": True, "max_length": max_length}
         pipe(text, **kwargs)
         cold = time.time() - start
@@ -107,3 +108,16 @@ if __name__ == "__main__":
     side, bundle, hf_model, inputs, start, mode = sys.argv[1:7]
     out = run(side, bundle, hf_model, inputs, float(start), mode == "full")
     sys.stdout.write("WORKER " + json.dumps(out) + "\n")
+
+
+def _peer_model(hf_model: str) -> object:
+    """The fine-tuned checkpoint as torch serves it. A mean-pooled one (config.json says
+    classifier_pooling "mean") needs its class, which imports only torch and transformers;
+    AutoModelForSequenceClassification would read it through an untrained [CLS] pooler."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    if getattr(AutoConfig.from_pretrained(hf_model), "classifier_pooling", None) == "mean":
+        from training.pooling import MeanPoolingBertForSequenceClassification
+
+        return MeanPoolingBertForSequenceClassification.from_pretrained(hf_model)
+    return AutoModelForSequenceClassification.from_pretrained(hf_model)

