@@ -1,7 +1,7 @@
 """Where bundles live: a local directory or an S3 prefix, with the same layout in both.
 
     <root>/<run-id>/manifest.json, model.onnx, tokenizer.json, ...   one published run
-    <root>/latest.json                                              {"run_id": ...} once it passed
+    <root>/latest.json              {"run_id", "manifest_sha256", ...} once it passed the gate
 
 Publishing writes every file first and `manifest.json` last, and moves `latest.json` only after
 that, so a reader never sees a half-published run: a run without a manifest is refused.
@@ -11,7 +11,6 @@ which is how tests point it at a real S3 server on loopback.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -19,7 +18,6 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +30,28 @@ from contract.bundle import (
     sha256_file,
     verify_bundle,
 )
+from contract.pointer import Pointer, pointer_body, read_pointer
+from contract.s3_errors import explain, missing_bucket
 from contract.s3_names import BUCKET_NAME_RULE, is_bucket_name
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
+# The IAM actions each side needs, for the message when they are missing.
+READ_PERMISSIONS = "s3:GetObject (and s3:ListBucket, without which a missing key reads as 403)"
+WRITE_PERMISSIONS = "s3:PutObject, s3:DeleteObject and s3:ListBucket on the destination"
 
 
 class StorageError(Exception):
-    """A location that is malformed, unreachable or not writable."""
+    """A location that is malformed, unreachable or not writable; the message names the fix."""
+
+
+def _aws_errors() -> tuple[type[BaseException], ...]:
+    """What boto3 raises when AWS says no or cannot be reached (imported only when needed)."""
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError, Boto3Error)
 
 
 @dataclass(frozen=True)
@@ -124,15 +135,6 @@ def _transfer_config(timeouts: S3Timeouts = PUBLISH_TIMEOUTS) -> Any:
     )
 
 
-def _pointer(run_id: str, manifest_sha256: str) -> bytes:
-    body = {
-        "run_id": run_id,
-        "manifest_sha256": manifest_sha256,
-        "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    return (json.dumps(body, indent=2) + "\n").encode()
-
-
 # ---------------------------------------------------------------- preflight
 
 
@@ -145,10 +147,10 @@ def check_writable(destination: str, client: Any = None) -> None:
         try:
             client.put_object(Bucket=loc.bucket, Key=probe, Body=b"")
             client.delete_object(Bucket=loc.bucket, Key=probe)
-        except Exception as exc:
+        except _aws_errors() as exc:
             raise StorageError(
-                f"cannot write to {loc.uri}: {exc}. Check the bucket exists and your credentials "
-                "(AWS_PROFILE / AWS_ACCESS_KEY_ID) may write to it"
+                f"cannot write to {loc.uri}: {exc}. "
+                + explain(exc, permissions=WRITE_PERMISSIONS, bucket=loc.bucket)
             ) from exc
         return
     root = Path(destination)
@@ -181,15 +183,17 @@ def publish_bundle(
         raise BundleError(f"bundle run_id {manifest.run_id!r} differs from {run_id!r}")
     manifest_sha = sha256_file(bundle_dir / MANIFEST)
     if is_s3(destination):
-        return _publish_s3(
-            bundle_dir,
-            parse_s3_uri(destination),
-            run_id,
-            manifest_sha,
-            update_latest,
-            client or s3_client(),
-            progress,
-        )
+        root = parse_s3_uri(destination)
+        try:
+            return _publish_s3(
+                bundle_dir, root, run_id, manifest_sha, update_latest, client or s3_client(),
+                progress,
+            )  # fmt: skip
+        except _aws_errors() as exc:
+            raise StorageError(
+                f"cannot publish to {root.uri}: {exc}. "
+                + explain(exc, permissions=WRITE_PERMISSIONS, bucket=root.bucket)
+            ) from exc
     return _publish_local(bundle_dir, Path(destination), run_id, manifest_sha, update_latest)
 
 
@@ -212,7 +216,7 @@ def _publish_local(
         shutil.rmtree(staging, ignore_errors=True)
     if update_latest:
         tmp = root / f".{LATEST_POINTER}.{uuid.uuid4().hex}"
-        tmp.write_bytes(_pointer(run_id, manifest_sha))
+        tmp.write_bytes(pointer_body(run_id, manifest_sha))
         os.replace(tmp, root / LATEST_POINTER)
     return str(target)
 
@@ -260,7 +264,7 @@ def _publish_s3(
         client.put_object(
             Bucket=root.bucket,
             Key=root.key(LATEST_POINTER),
-            Body=_pointer(run_id, manifest_sha),
+            Body=pointer_body(run_id, manifest_sha),
             ContentType="application/json",
         )
     return run.uri
@@ -269,23 +273,15 @@ def _publish_s3(
 # ---------------------------------------------------------------- fetch
 
 
-def _read_pointer(raw: bytes, where: str) -> dict[str, Any]:
-    try:
-        data = json.loads(raw)
-        if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
-            raise ValueError("no run_id")
-    except ValueError as exc:
-        raise BundleError(f"{where} is not a valid pointer: {exc}") from exc
-    if "/" in data["run_id"] or data["run_id"] in ("", ".", ".."):
-        raise BundleError(f"{where} names an invalid run id {data['run_id']!r}")
-    return data
-
-
 def resolve_local(path: str | Path) -> Path:
-    """A bundle dir, a runs root holding latest.json, or a latest.json file -> the bundle dir."""
+    """A bundle dir, a runs root holding latest.json, or a latest.json file -> the bundle dir.
+    Following a pointer checks that the run's manifest is the one it was published with."""
     path = Path(path)
     if path.is_file() and path.name == LATEST_POINTER:
-        return path.parent / _read_pointer(path.read_bytes(), str(path))["run_id"]
+        pointer = read_pointer(path.read_bytes(), str(path))
+        run = path.parent / pointer.run_id
+        pointer.check_manifest(run / MANIFEST, str(run))
+        return run
     if path.is_dir() and not (path / MANIFEST).exists() and (path / LATEST_POINTER).is_file():
         return resolve_local(path / LATEST_POINTER)
     return path
@@ -302,37 +298,38 @@ def fetch_bundle(
         local = resolve_local(uri)
         verify_bundle(local, serving_only=serving_only)
         return local
-    from boto3.exceptions import Boto3Error
-    from botocore.exceptions import BotoCoreError, ClientError
-
     loc = parse_s3_uri(uri)
     try:
         return _fetch_s3(loc, Path(cache_dir), client or s3_client(FETCH_TIMEOUTS), serving_only)
-    except (BotoCoreError, ClientError, Boto3Error) as exc:
+    except _aws_errors() as exc:
         # Timeouts, refused connections, denied reads: one error type the caller can report.
         raise StorageError(
-            f"cannot read {uri}: {exc}. Check that this machine can reach S3 and may read "
-            "the bucket (credentials, region, VPC endpoint)"
+            f"cannot read {uri}: {exc}. "
+            + explain(exc, permissions=READ_PERMISSIONS, bucket=loc.bucket)
         ) from exc
 
 
 def _fetch_s3(loc: S3Location, cache_dir: Path, client: Any, serving_only: bool) -> Path:
+    pointer: Pointer | None = None
     if loc.prefix.endswith(LATEST_POINTER) or _exists(client, loc.bucket, loc.key(LATEST_POINTER)):
         pointer_key = loc.prefix if loc.prefix.endswith(LATEST_POINTER) else loc.key(LATEST_POINTER)
         raw = client.get_object(Bucket=loc.bucket, Key=pointer_key)["Body"].read()
-        run_id = _read_pointer(raw, f"s3://{loc.bucket}/{pointer_key}")["run_id"]
+        pointer = read_pointer(raw, f"s3://{loc.bucket}/{pointer_key}")
         parent = pointer_key.rpartition("/")[0]
-        loc = S3Location(loc.bucket, f"{parent}/{run_id}".strip("/"))
+        loc = S3Location(loc.bucket, f"{parent}/{pointer.run_id}".strip("/"))
     target = cache_dir / loc.bucket / loc.prefix
     try:
         verify_bundle(target, serving_only=serving_only)
+        if pointer is not None:
+            pointer.check_manifest(target / MANIFEST, loc.uri)
         return target
     except BundleError:
-        pass
+        pass  # not cached, or not as published: fetch it again
     staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=_mkdir(target.parent)))
     try:
         manifest_key = loc.key(MANIFEST)
         if not _exists(client, loc.bucket, manifest_key):
+            _refuse_missing_bucket(client, loc.bucket)
             raise BundleError(
                 f"{loc.uri} has no {MANIFEST}: not a published run, or an upload that did not finish"
             )
@@ -342,6 +339,8 @@ def _fetch_s3(loc: S3Location, cache_dir: Path, client: Any, serving_only: bool)
             str(staging / MANIFEST),
             Config=_transfer_config(FETCH_TIMEOUTS),
         )
+        if pointer is not None:  # before the model files: a run not as published is not fetched
+            pointer.check_manifest(staging / MANIFEST, loc.uri)
         manifest = read_manifest(staging)
         wanted = manifest.served_files() if serving_only else manifest.files
         for name in wanted:  # only what the manifest lists
@@ -374,4 +373,19 @@ def _exists(client: Any, bucket: str, key: str) -> bool:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             return False
-        raise StorageError(f"cannot read s3://{bucket}/{key}: {exc}") from exc
+        raise StorageError(
+            f"cannot read s3://{bucket}/{key}: {exc}. "
+            + explain(exc, permissions=READ_PERMISSIONS, bucket=bucket)
+        ) from exc
+
+
+def _refuse_missing_bucket(client: Any, bucket: str) -> None:
+    """A key that is not found may be a bucket that is not there: say which, when S3 tells."""
+    from botocore.exceptions import ClientError
+
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
+            raise StorageError(f"cannot read s3://{bucket}: {missing_bucket(bucket)}") from exc
+        # Not allowed to ask (no s3:ListBucket): the caller's "no manifest" stands.
