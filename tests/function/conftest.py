@@ -8,6 +8,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -45,9 +46,9 @@ def client(app) -> Iterator[TestClient]:
         yield c
 
 
-@pytest.fixture(scope="session")
-def server_url(app) -> Iterator[str]:
-    """The app under a real uvicorn server in a thread: what `make serve` runs."""
+@contextmanager
+def serve(app) -> Iterator[str]:
+    """`app` under a real uvicorn server in a thread (what `make serve` runs); yields its URL."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
@@ -57,9 +58,17 @@ def server_url(app) -> Iterator[str]:
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start within 20 s"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server_url(app) -> Iterator[str]:
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
