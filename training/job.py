@@ -177,7 +177,8 @@ def run(
                             splits.validation["label"].to_numpy(), shipped.probs, test_labels,
                             bundle / "plots")  # fmt: skip
     metrics["calibration"] = calibration.metrics
-    metrics["long_text"] = evaluate_long_text(shipped.classifier, test_texts, test_labels)
+    metrics["long_text"] = evaluate_long_text(shipped.classifier, test_texts, test_labels,
+                                              shipped.probs, job.long_text_eval_samples)  # fmt: skip
     shipped.classifier.temperature = calibration.temperature  # as the bundle will serve
     if job.save_hf_checkpoint:
         trainer.model.save_pretrained(bundle / "hf")

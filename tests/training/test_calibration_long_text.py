@@ -11,7 +11,7 @@ import pytest
 from contract.bundle import Manifest
 from contract.predictor import OnnxClassifier
 from training.calibration import ECE_BINS, expected_calibration_error, fit_temperature, reliability
-from training.long_text_eval import BUCKETS, bucket_of, pick
+from training.long_text_eval import BUCKETS, SHORT_TIMED, bucket_of, pick, sample
 
 STRATEGY_NAMES = {"head+tail", "head", "tail", "chunks/mean", "chunks/max"}
 
@@ -40,6 +40,15 @@ def test_length_buckets_follow_the_issue():
     assert [bucket_of(n) for n in (0, 512, 513, 1024, 1025, 9999)] == [
         "<=512", "<=512", "513-1024", "513-1024", ">1024", ">1024"]  # fmt: skip
     assert [b[0] for b in BUCKETS] == ["<=512", "513-1024", ">1024"]
+
+
+def test_sample_times_a_few_short_reviews_and_caps_the_long_ones():
+    lengths = np.array([10] * 200 + [100] * 30)  # window 50: 200 short, 30 long
+    chosen = sample(lengths, 50, max_long=12, seed=1)
+    assert ((lengths[chosen] <= 50).sum(), (lengths[chosen] > 50).sum()) == (SHORT_TIMED, 12)
+    assert (np.diff(chosen) > 0).all()  # split order, no repeats
+    np.testing.assert_array_equal(chosen, sample(lengths, 50, max_long=12, seed=1))
+    assert (lengths[sample(lengths, 50, max_long=None)] > 50).sum() == 30
 
 
 def test_pick_keeps_the_trained_reading_without_evidence_and_switches_with_it():
@@ -76,6 +85,7 @@ def test_tiny_run_reports_calibration_and_long_text(tiny_bundle):
     assert sum(lt["bucket_sizes"].values()) == lt["reviews"] == manifest.data["sizes"]["test"]
     # the tiny run reads 46 tokens at once: most test reviews are longer than its window
     assert lt["window_tokens"] == 46 and lt["longer_than_window"] > lt["reviews"] // 2
+    assert lt["long_measured"] == lt["longer_than_window"]  # under the default sample size
     for name, s in lt["strategies"].items():
         assert 0 <= s["accuracy"] <= 1 and s["latency_ms_mean"] > 0, name
         assert sum(b["n"] for b in s["by_bucket"].values()) == lt["reviews"]
