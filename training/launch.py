@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from contract.s3_errors import explain
 from contract.storage import StorageError, check_writable, is_s3, parse_s3_uri, s3_client
 from training.args import ArgumentError, DataArguments, JobArguments, ModelArguments
 from training.args import parse as parse_training
@@ -44,6 +45,14 @@ DLC_EXAMPLE = (
     "763104351884.dkr.ecr.<region>.amazonaws.com/huggingface-pytorch-training:"
     "2.5.1-transformers4.49.0-gpu-py311-cu124-ubuntu22.04"
 )
+
+
+# The IAM actions each step needs, for the message when they are missing.
+LAUNCH_PERMISSIONS = (
+    "s3:PutObject on the bucket, sagemaker:DescribeTrainingJob, sagemaker:CreateTrainingJob "
+    "and iam:PassRole on the job's role"
+)
+FOLLOW_PERMISSIONS = "sagemaker:DescribeTrainingJob, logs:DescribeLogStreams and logs:GetLogEvents"
 
 
 class LaunchError(Exception):
@@ -352,7 +361,10 @@ def job_exists(sagemaker: Any, name: str) -> bool:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ValidationException":
             return False  # "Could not find training job"
-        raise LaunchError(f"cannot reach SageMaker in this region: {exc}") from exc
+        raise LaunchError(
+            f"cannot ask SageMaker about training job {name!r}: {exc}. "
+            + explain(exc, permissions=LAUNCH_PERMISSIONS, what="the training image")
+        ) from exc
 
 
 def launch(launch_args: LaunchArguments, hyperparameters: dict[str, str]) -> Target:
@@ -391,16 +403,24 @@ def launch(launch_args: LaunchArguments, hyperparameters: dict[str, str]) -> Tar
 
 
 def launch_command(argv: list[str]) -> int:
-    from botocore.exceptions import BotoCoreError
+    """0 when the job was created (and, with --wait, completed); 1 when it failed; 2 when
+    nothing was launched, or following it stopped (the message names the fix)."""
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
 
+    aws_errors = (BotoCoreError, ClientError, Boto3Error)
     try:
         launch_args, hyperparameters = parse(argv)
         target = launch(launch_args, hyperparameters)
     except (ArgumentError, StorageError) as exc:
         log.error("%s", exc)
         return 2
-    except (LaunchError, BotoCoreError) as exc:  # no credentials, no endpoint, ...
+    except LaunchError as exc:
         log.error("launch failed: %s", exc)
+        return 2
+    except aws_errors as exc:  # no credentials, no endpoint, a denied upload, ...
+        log.error("launch failed: %s. %s", exc,
+                  explain(exc, permissions=LAUNCH_PERMISSIONS, what="the training image"))  # fmt: skip
         return 2
     if not launch_args.wait:
         log.info(
@@ -413,3 +433,11 @@ def launch_command(argv: list[str]) -> int:
     except KeyboardInterrupt:
         log.warning("stopped following; training job %s keeps running", target.job_name)
         return 130
+    except aws_errors as exc:
+        log.error(
+            "stopped following training job %s, which keeps running: %s. %s Then follow it "
+            "with: aws sagemaker describe-training-job --training-job-name %s",
+            target.job_name, exc, explain(exc, permissions=FOLLOW_PERMISSIONS, what="the job"),
+            target.job_name,
+        )  # fmt: skip
+        return 2
