@@ -3,12 +3,14 @@ side in one run, on the same fine-tuned model.
 
     make bench-serving                     # bundle from MODEL_URI (default artifacts/models)
     python -m bench.serving --bundle <bundle dir> [--hf-model <bundle>/hf] [--http-seconds 30]
+    python -m bench.serving --long-text-only   # only the ~2,000-token review per strategy
 
 The peer is `pipeline("text-classification")` on torch, as the serverless BERT samples serve.
 Each side runs in its own fresh processes: cold start (new process -> first prediction; ours
 through the Lambda handler), warm latency for one median-length IMDB review, throughput on
 batches of 32 reviews, peak resident memory, and the installed size of its serving
-dependencies. Then our HTTP server under bounded concurrent load on loopback. Ratios are "times
+dependencies. Then our HTTP server under bounded concurrent load on loopback, and the p50 of one
+~2,000-token review under each long-text strategy (bench/long_text.py; no peer reads it whole). Ratios are "times
 better than the peer". Writes bench/results/serving.json and prints a table.
 
 A third process only imports the serving stack the issue prescribes (FastAPI, Mangum,
@@ -34,6 +36,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import long_text
 from bench.reviews import imdb_reviews, median_review
 
 log = logging.getLogger("bench.serving")
@@ -250,6 +253,9 @@ def table(summary: dict[str, Any]) -> str:
         f"p50 {h['http_p50_ms']:.1f} ms, p99 {h['http_p99_ms']:.1f} ms, "
         f"{h['http_errors']} errors"
     )
+    lt = summary.get("long_text")
+    if lt:
+        out.append(long_text.table(lt))
     return "\n".join(out)
 
 
@@ -268,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--http-clients", type=int, default=8)
     parser.add_argument("--http-seconds", type=float, default=30.0)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--long-text-only", action="store_true",
+                        help="only the ~2,000-token review per strategy, merged into --output")  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -276,6 +284,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args.bundle = resolve_local(args.bundle) if args.bundle else default_bundle()
     verify_bundle(args.bundle)
+    if args.long_text_only:
+        summary = json.loads(args.output.read_text()) if args.output.is_file() else {}
+        summary["long_text"] = long_text.measure(args.bundle)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(summary, indent=2) + "\n")
+        log.info("%s\nwrote %s", long_text.table(summary["long_text"]), args.output)
+        return 0
     args.hf_model = args.hf_model or args.bundle / "hf"
     if not (args.hf_model / "config.json").is_file():
         parser.error(f"{args.hf_model} is not a Hugging Face checkpoint; pass --hf-model")
@@ -302,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     log.info("HTTP load: %d clients for %.0f s", args.http_clients, args.http_seconds)
     http = http_load(args.bundle, args.http_clients, args.http_seconds)
     summary = summarize(full["ours"], full["peer"], deps_sizes(), http, args)
+    log.info("one ~%d-token review per long-text strategy", long_text.TARGET_TOKENS)
+    summary["long_text"] = long_text.measure(args.bundle)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(summary, indent=2) + "\n")
     log.info("%s\nwrote %s", table(summary), args.output)
