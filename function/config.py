@@ -21,7 +21,11 @@ from function.setting_bounds import (
     MAX_TEXTS_DEFAULT,
     MAX_TEXTS_MAX,
     MAX_TEXTS_MIN,
+    MAX_WINDOWS_DEFAULT,
+    MAX_WINDOWS_MAX,
+    MAX_WINDOWS_MIN,
     LogLevel,
+    LongTextStrategy,
 )
 
 # An environment value is quoted in the refusal; a long one (a pasted review) is cut.
@@ -57,6 +61,19 @@ class Settings(BaseSettings):
         default=512 * 1024,
         ge=1024,
         description="Request body size; API Gateway itself stops at 10 MB, Lambda at 6 MB.",
+    )
+    long_text_strategy: LongTextStrategy = Field(
+        default="auto",
+        description="How a text longer than the model's window is read when a request does not "
+        "say: 'head+tail' (as trained), 'head', 'tail', 'chunks' (overlapping windows over the "
+        "whole text), or 'auto', the one the bundle's training report measured best.",
+    )
+    max_windows: int = Field(
+        default=MAX_WINDOWS_DEFAULT,
+        ge=MAX_WINDOWS_MIN,
+        le=MAX_WINDOWS_MAX,
+        description="Model windows per request (a text read as 'chunks' takes several); "
+        "a request needing more answers 413.",
     )
     inference_threads: int = Field(
         default=0,

@@ -24,7 +24,7 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = with_limits(generate(), settings)
-            _describe_body_limit(document, settings.max_request_bytes)
+            _describe_body_limit(document, settings.max_request_bytes, settings.max_windows)
             app.openapi_schema = document
         return app.openapi_schema
 
@@ -43,7 +43,7 @@ def with_limits(node: Any, settings: Settings) -> Any:
     return copy
 
 
-def _describe_body_limit(document: dict[str, Any], max_bytes: int) -> None:
+def _describe_body_limit(document: dict[str, Any], max_bytes: int, max_windows: int) -> None:
     """A body's size in bytes has no JSON Schema keyword: the 413 answer states it."""
     for item in document["paths"].values():
         for operation in item.values():
@@ -51,6 +51,7 @@ def _describe_body_limit(document: dict[str, Any], max_bytes: int) -> None:
             if too_large is not None:
                 too_large["description"] = (
                     f"Over a limit: a body over {max_bytes} bytes (MAX_REQUEST_BYTES), more "
-                    "texts than maxItems (MAX_TEXTS) or a text over maxLength characters "
-                    "(MAX_CHARS)."
+                    "texts than maxItems (MAX_TEXTS), a text over maxLength characters "
+                    f"(MAX_CHARS), or texts read as 'chunks' needing over {max_windows} model "
+                    "windows in all (MAX_WINDOWS)."
                 )

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from contract.bundle import Manifest
-from contract.encoder import Encoded
+from contract.encoder import Reading
 from contract.predictor import OnnxClassifier, softmax
 
 __all__ = ["BatchOutput", "Predictor", "sigmoid", "softmax"]
@@ -24,10 +24,11 @@ __all__ = ["BatchOutput", "Predictor", "sigmoid", "softmax"]
 
 @dataclass(frozen=True)
 class BatchOutput:
-    """Raw logits in input order, what the encoder did to each text, and where time went."""
+    """Logits in input order, how each text was read, and where time went."""
 
-    logits: np.ndarray  # [n, num_labels] float32
-    encoded: list[Encoded]
+    logits: np.ndarray  # [n, num_labels] float32, raw: windows combined, before the temperature
+    probs: np.ndarray  # [n, num_labels] softmax(logits / the bundle's temperature)
+    readings: list[Reading]
     tokenize_ms: float
     inference_ms: float
 
@@ -51,16 +52,27 @@ class Predictor:
         """int8, or fp32 when int8 failed the parity gate (the manifest's model_file is loaded)."""
         return self.manifest.precision
 
-    def run(self, texts: Sequence[str]) -> BatchOutput:
+    @property
+    def temperature(self) -> float:
+        return self.classifier.temperature
+
+    def run(
+        self, texts: Sequence[str], strategy: str | None = None, max_windows: int | None = None
+    ) -> BatchOutput:
+        """`strategy` None reads as the bundle says; raises contract.encoder.WindowLimitError,
+        before any model work, when the texts need more than `max_windows` windows."""
         start = time.perf_counter()
-        encoded = self.classifier.encoder.encode_batch(texts)
+        readings = self.classifier.encoder.read_batch(
+            texts, strategy or self.classifier.strategy, max_windows
+        )
         tokenized = time.perf_counter()
         with self._lock:
-            logits = self.classifier.logits(encoded)
+            logits = self.classifier.run_readings(readings)
         done = time.perf_counter()
         return BatchOutput(
             logits=logits,
-            encoded=encoded,
+            probs=self.classifier.probabilities(logits),
+            readings=readings,
             tokenize_ms=(tokenized - start) * 1e3,
             inference_ms=(done - tokenized) * 1e3,
         )

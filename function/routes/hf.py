@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from function.deps import JsonBody, PredictorDep, SettingsDep, check_limits
-from function.predictor import sigmoid, softmax
+from function.predictor import sigmoid
 from function.routes.predict import ERROR_RESPONSES, run_timed
 from function.schemas import HFLabelScore, HFParameters, HFRequest
 
@@ -27,12 +27,13 @@ def classify(
     texts = body.texts
     check_limits(texts, settings)
     params = body.parameters or HFParameters()
-    output = run_timed(predictor, texts, request, response)
+    # Read as the server's default; scores calibrated as /predict's ("none": the raw logits).
+    output = run_timed(predictor, texts, request, response, settings)
     apply = params.function_to_apply or "softmax"
     if apply == "softmax":
-        scores = softmax(output.logits)
+        scores = output.probs
     elif apply == "sigmoid":
-        scores = sigmoid(output.logits)
+        scores = sigmoid(output.logits / predictor.temperature)
     else:
         scores = output.logits
     top_k = params.top_k or len(predictor.labels)

@@ -6,14 +6,17 @@ import time
 
 from fastapi import APIRouter, Request, Response
 
+from contract.encoder import WindowLimitError
+from function.config import Settings
 from function.deps import JsonBody, PredictorDep, SettingsDep, check_limits
-from function.predictor import BatchOutput, Predictor, softmax
+from function.errors import ApiError
+from function.predictor import BatchOutput, Predictor
 from function.schemas import ErrorBody, Prediction, PredictRequest, PredictResponse
 
 router = APIRouter(tags=["predict"])
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    413: {"model": ErrorBody, "description": "Over a limit (bytes, texts or characters)."},
+    413: {"model": ErrorBody, "description": "Over a limit (bytes, texts, characters or windows)."},
     415: {"model": ErrorBody, "description": "The body is not JSON."},
     422: {"model": ErrorBody, "description": "Invalid input."},
     503: {"model": ErrorBody, "description": "No verified model is loaded."},
@@ -21,11 +24,22 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 def run_timed(
-    predictor: Predictor, texts: list[str], request: Request, response: Response
+    predictor: Predictor,
+    texts: list[str],
+    request: Request,
+    response: Response,
+    settings: Settings,
+    strategy: str | None = None,
 ) -> BatchOutput:
-    """Runs the batch and reports where time went, in headers and in the request log."""
+    """Runs the batch under `strategy` (None: the server's default) and reports where time
+    went, in headers and in the request log."""
+    default = settings.long_text_strategy
+    strategy = strategy or (None if default == "auto" else default)
     start = time.perf_counter()
-    output = predictor.run(texts)
+    try:
+        output = predictor.run(texts, strategy, settings.max_windows)
+    except WindowLimitError as exc:
+        raise ApiError(413, str(exc)) from None
     total_ms = (time.perf_counter() - start) * 1e3
     request.state.batch_size = len(texts)
     request.state.model_version = predictor.version
@@ -56,19 +70,21 @@ def predict(
 ) -> PredictResponse:
     texts = body.texts
     check_limits(texts, settings)
-    output = run_timed(predictor, texts, request, response)
-    probs = softmax(output.logits).tolist()
+    output = run_timed(predictor, texts, request, response, settings, body.strategy)
     labels = predictor.labels
     predictions = []
-    for row, enc in zip(probs, output.encoded, strict=True):
+    for row, reading in zip(output.probs.tolist(), output.readings, strict=True):
         best = max(range(len(labels)), key=row.__getitem__)
         predictions.append(
             Prediction(
                 label=labels[best],
                 score=row[best],
                 scores=dict(zip(labels, row, strict=True)),
-                num_tokens=enc.num_tokens,
-                truncated=enc.truncated,
+                uncertain=body.min_confidence is not None and row[best] < body.min_confidence,
+                num_tokens=reading.num_tokens,
+                truncated=reading.truncated,
+                strategy=reading.strategy,  # type: ignore[arg-type]
+                windows=len(reading.windows),
             )
         )
     return PredictResponse(model_version=predictor.version, predictions=predictions)

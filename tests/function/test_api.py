@@ -67,8 +67,10 @@ def test_predict_batch_keeps_order_and_matches_single(http: httpx.Client) -> Non
 def test_long_text_is_truncated(http: httpx.Client, settings) -> None:
     max_length = read_manifest(settings.model_uri).encoder["max_length"]
     text = "A long and winding review that goes on. " * 40
-    (p,) = http.post("/predict", json={"text": text}).json()["predictions"]
+    body = {"text": text, "strategy": "head+tail"}  # as trained (the default may read chunks)
+    (p,) = http.post("/predict", json=body).json()["predictions"]
     assert p["truncated"] and p["num_tokens"] > max_length
+    assert (p["strategy"], p["windows"]) == ("head+tail", 1)
 
 
 def test_hf_compatible_shape(http: httpx.Client, settings) -> None:
