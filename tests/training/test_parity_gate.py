@@ -93,7 +93,7 @@ def signal_model(tmp_path_factory):
     data = DataArguments(max_train_samples=160, max_eval_samples=2, max_test_samples=160)
     splits = load_splits(data, seed=3)
     torch.manual_seed(0)
-    model = load_model("embedded", data.labels).eval()
+    model = load_model("embedded", data.labels, "cls").eval()  # reads pooler_output below
     from tokenizers import Tokenizer
 
     from training.finetune import resolve_model
