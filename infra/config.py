@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
+from contract.bundle import LATEST_POINTER
 from contract.s3_names import BUCKET_NAME_RULE, is_bucket_name
+from function.batch.layout import ROWS_PER_CHUNK
 
 # The function's own bounds (dependency-free, no pydantic): a value synth accepts is one the
 # function's Settings accept at init, instead of a stack that deploys and then fails every route.
@@ -35,6 +37,13 @@ from infra.context import (
 
 ARCHITECTURES = ("x86_64", "arm64")
 AUTH_MODES = ("none", "apiKey", "iam")
+# CodeDeploy's predefined Lambda configs (CodeDeployDefault.Lambda<name>), and "off".
+TRAFFIC_SHIFTS = (
+    "off", "AllAtOnce", "Canary10Percent5Minutes", "Canary10Percent10Minutes",
+    "Canary10Percent15Minutes", "Canary10Percent30Minutes", "Linear10PercentEvery1Minute",
+    "Linear10PercentEvery2Minutes", "Linear10PercentEvery3Minutes",
+    "Linear10PercentEvery10Minutes",
+)  # fmt: skip
 # The retentions CloudWatch Logs accepts (days -> aws_logs.RetentionDays member name).
 RETENTION = {
     1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS",
@@ -134,6 +143,20 @@ class ServiceConfig:
     alarm_throttles: int = setting("alarmThrottles", 1, WHOLE_AT_LEAST_1)
     alarm_errors: int = setting("alarmErrors", 1, WHOLE_AT_LEAST_1)
     noncurrent_version_days: int = setting("noncurrentVersionDays", 30, WHOLE_AT_LEAST_1)
+    # How CodeDeploy moves the `live` alias to a new version (a CodeDeployDefault.Lambda<name>
+    # config), rolled back on the alarms; "off" (dev stacks) points the API at the function.
+    # Anything but "off" needs a pinned run (checked in _check_release).
+    traffic_shift: str = setting("trafficShift", "off", one_of(TRAFFIC_SHIFTS))
+    # Bulk scoring: files under batch/in/ of the artifacts bucket, scored by a second function
+    # from the same image, fanned out by a Step Functions Distributed Map.
+    batch_scoring: bool = setting("batchScoring", True)
+    # 3538 MB is where Lambda gives a function 2 vCPUs, the shape bench/batch.py measures.
+    batch_memory_mb: int = setting("batchMemoryMb", 3538, between(
+        128, 10240, "a whole number of MB from 128 to 10240"))
+    batch_max_concurrency: int = setting("batchMaxConcurrency", 10, between(
+        1, 10000, "1 to 10000 chunks scored at once (the Distributed Map's limit)"))
+    batch_rows_per_chunk: int = setting("batchRowsPerChunk", ROWS_PER_CHUNK, between(
+        1, 100_000, "1 to 100000 rows per worker invocation (it has 15 minutes)"))
     # fmt: on
 
     def __post_init__(self) -> None:
@@ -141,6 +164,7 @@ class ServiceConfig:
         object.__setattr__(self, "log_level", self.log_level.upper())
         check_rules(self)
         self._check_model()
+        self._check_release()
         if self.reserved_concurrency is not None:
             check(
                 self.provisioned_concurrency <= self.reserved_concurrency,
@@ -161,6 +185,21 @@ class ServiceConfig:
             f" {prefix}/latest.json, {prefix}/<run-id> or s3://<bucket>/{prefix}/<run-id>;"
             " or set modelPrefix to match",
         )
+
+    def _check_release(self) -> None:
+        check(
+            self.traffic_shift == "off" or self.pinned_run is not None,
+            "trafficShift",
+            self.traffic_shift,
+            f"'off' while modelUri follows {LATEST_POINTER} (a canary needs one run per version): "
+            "pin a run with `python -m infra.release promote <run-id>`, or -c trafficShift=off",
+        )
+
+    @property
+    def pinned_run(self) -> str | None:
+        """The run id modelUri pins, or None when it follows latest.json."""
+        name = self.model_location.key.rsplit("/", 1)[-1]
+        return None if name == LATEST_POINTER else name
 
     @property
     def model_location(self) -> ModelLocation:

@@ -39,6 +39,43 @@ _ARCHITECTURES = {
 }
 
 
+def lambda_architecture(architecture: str) -> lambda_.Architecture:
+    return _ARCHITECTURES[architecture][0]
+
+
+def image_code(architecture: str, cmd: list[str] | None = None) -> lambda_.DockerImageCode:
+    """The serving image, built from function/Dockerfile. Every function built from it shares
+    one asset (one build, one ECR image); `cmd` picks another handler in it."""
+    return lambda_.DockerImageCode.from_image_asset(
+        directory=str(REPO_ROOT),
+        file=DOCKERFILE,
+        exclude=IMAGE_CONTEXT,
+        ignore_mode=IgnoreMode.DOCKER,
+        platform=_ARCHITECTURES[architecture][1],
+        cmd=cmd,
+    )
+
+
+def grant_model_read(role: iam.IRole, bucket: s3.IBucket, prefix: str) -> None:
+    """GetObject under the prefix, and ListBucket only for keys under it: ListBucket turns a
+    missing latest.json into a 404 (instead of a 403) that the function can explain."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="ReadModelBundles",
+            actions=["s3:GetObject"],
+            resources=[bucket.arn_for_objects(f"{prefix}/*")],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="ListModelBundles",
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
+        )
+    )
+
+
 class InferenceFunction(Construct):
     """A DockerImageFunction that may read `<model bucket>/<model prefix>/*` and nothing else."""
 
@@ -56,10 +93,14 @@ class InferenceFunction(Construct):
         reserved_concurrency: int | None,
         provisioned_concurrency: int,
         log_retention: logs.RetentionDays,
+        live_alias: bool = False,
+        version_description: str | None = None,
     ) -> None:
-        """`environment` is `ServiceConfig.function_environment(...)`: the function's Settings."""
+        """`environment` is `ServiceConfig.function_environment(...)`: the function's Settings.
+        `live_alias` puts the API behind the `live` alias (a canary moves it), and
+        `version_description` names what each published version serves (the run id)."""
         super().__init__(scope, construct_id)
-        arch, platform = _ARCHITECTURES[architecture]
+        arch = _ARCHITECTURES[architecture][0]
 
         self.log_group = logs.LogGroup(
             self,
@@ -78,13 +119,7 @@ class InferenceFunction(Construct):
         self.function = lambda_.DockerImageFunction(
             self,
             "Function",
-            code=lambda_.DockerImageCode.from_image_asset(
-                directory=str(REPO_ROOT),
-                file=DOCKERFILE,
-                exclude=IMAGE_CONTEXT,
-                ignore_mode=IgnoreMode.DOCKER,
-                platform=platform,
-            ),
+            code=image_code(architecture),
             description="Sentiment analysis: ONNX Runtime behind FastAPI/Mangum",
             architecture=arch,
             memory_size=memory_mb,
@@ -93,24 +128,28 @@ class InferenceFunction(Construct):
             environment=environment,
             role=self.role,
             log_group=self.log_group,
+            # Versions are kept (the default) so that a rollback can move the alias back to one.
+            current_version_options=lambda_.VersionOptions(description=version_description)
+            if version_description
+            else None,
         )
         cfn_function = self.function.node.default_child
         cfn_function.override_logical_id(FUNCTION_LOGICAL_ID)
 
         self.log_group.grant_write(self.role)
-        self._grant_model_read(model_bucket, model_prefix)
+        grant_model_read(self.role, model_bucket, model_prefix)
 
-        # What API Gateway invokes: the `live` alias when environments are kept warm (provisioned
-        # concurrency lives on an alias or version), else the function itself.
+        # What API Gateway invokes: the `live` alias when a canary moves traffic or environments
+        # are kept warm (provisioned concurrency lives on an alias or version), else the function.
         self.alias: lambda_.Alias | None = None
         self.target: lambda_.IFunction = self.function
-        if provisioned_concurrency > 0:
+        if live_alias or provisioned_concurrency > 0:
             self.alias = lambda_.Alias(
                 self,
                 "LiveAlias",
                 alias_name=LIVE_ALIAS,
                 version=self.function.current_version,
-                provisioned_concurrent_executions=provisioned_concurrency,
+                provisioned_concurrent_executions=provisioned_concurrency or None,
             )
             self.target = self.alias
 
@@ -126,23 +165,4 @@ class InferenceFunction(Construct):
                 ),
             ],
             apply_to_children=True,
-        )
-
-    def _grant_model_read(self, bucket: s3.IBucket, prefix: str) -> None:
-        """GetObject under the prefix, and ListBucket only for keys under it: ListBucket turns a
-        missing latest.json into a 404 (instead of a 403) that the function can explain."""
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadModelBundles",
-                actions=["s3:GetObject"],
-                resources=[bucket.arn_for_objects(f"{prefix}/*")],
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ListModelBundles",
-                actions=["s3:ListBucket"],
-                resources=[bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
-            )
         )

@@ -10,6 +10,8 @@ from constructs import Construct
 
 from infra.alarms import ServiceAlarms
 from infra.artifacts_bucket import ArtifactsBucket
+from infra.batch_scoring import BatchScoring
+from infra.canary_deployment import CanaryDeployment
 from infra.config import API_INTEGRATION_TIMEOUT_S, ServiceConfig
 from infra.inference_function import InferenceFunction
 from infra.public_api import PublicApi
@@ -47,6 +49,8 @@ class SentimentStack(Stack):
             reserved_concurrency=config.reserved_concurrency,
             provisioned_concurrency=config.provisioned_concurrency,
             log_retention=config.log_retention,
+            live_alias=config.traffic_shift != "off",
+            version_description=_version_description(config, model_uri),
         )
         if config.timeout_seconds > API_INTEGRATION_TIMEOUT_S:
             Annotations.of(service).add_warning_v2(
@@ -87,6 +91,31 @@ class SentimentStack(Stack):
             notify=config.alarm_topic,
             email=config.alarm_email,
         )
+        if config.traffic_shift != "off":
+            assert service.alias is not None  # live_alias=True made it
+            CanaryDeployment(
+                self,
+                "Release",
+                alias=service.alias,
+                traffic_shift=config.traffic_shift,
+                # Throttles say the account is short of concurrency, not that the version is bad.
+                alarms=[alarms.server_error_rate, alarms.latency, alarms.errors],
+            )
+        batch: BatchScoring | None = None
+        if config.batch_scoring:
+            batch = BatchScoring(
+                self,
+                "Batch",
+                bucket=storage.bucket,
+                model_bucket=model_bucket,
+                model_prefix=config.model_read_prefix,
+                environment=config.function_environment(model_uri),
+                architecture=config.architecture,
+                memory_mb=config.batch_memory_mb,
+                max_concurrency=config.batch_max_concurrency,
+                rows_per_chunk=config.batch_rows_per_chunk,
+                log_retention=config.log_retention,
+            )
 
         CfnOutput(self, "ApiUrl", value=api.api.url, description="Base URL of the API stage")
         CfnOutput(
@@ -117,3 +146,17 @@ class SentimentStack(Stack):
             )
         if alarms.topic is not None:
             CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)
+        if batch is not None:
+            CfnOutput(
+                self,
+                "BatchStateMachineArn",
+                value=batch.state_machine.state_machine_arn,
+                description="Scores each file put under s3://<ArtifactsBucketName>/batch/in/",
+            )
+
+
+def _version_description(config: ServiceConfig, model_uri: str) -> str:
+    """What a published version serves, readable in `aws lambda list-versions-by-function`
+    (infra/release.py rolls back by it). Lambda allows 256 characters."""
+    run = config.pinned_run
+    return (f"run {run}" if run else f"follows {config.model_location.key}")[:256]

@@ -60,6 +60,11 @@ IAM: dict[str, Any] = {
 # with no API Gateway logs at all that leaves the region's logging role to the account.
 API_LOGS: dict[str, Any] = {"apiExecutionLogs": "true"}
 NO_API_LOGS: dict[str, Any] = {"apiAccessLogs": "false", "apiCloudWatchRole": "false"}
+# A production release: one pinned run, moved onto the `live` alias by a CodeDeploy canary.
+RELEASE: dict[str, Any] = {
+    "modelUri": "models/run-20261129-abc",
+    "trafficShift": "Canary10Percent5Minutes",
+}
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -144,3 +149,8 @@ def api_logs(synth: Callable[[dict[str, Any]], Synth]) -> Synth:
 @pytest.fixture(scope="session")
 def no_api_logs(synth: Callable[[dict[str, Any]], Synth]) -> Synth:
     return synth(NO_API_LOGS)
+
+
+@pytest.fixture(scope="session")
+def release(synth: Callable[[dict[str, Any]], Synth]) -> Synth:
+    return synth(RELEASE)

@@ -62,6 +62,7 @@ def test_cli_synth_writes_the_template(template: dict[str, Any]) -> None:
     assert set(template["Outputs"]) == {
         "ApiUrl",
         "ArtifactsBucketName",
+        "BatchStateMachineArn",
         "FunctionName",
         "ModelUri",
         "TrainingRoleArn",

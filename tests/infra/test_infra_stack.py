@@ -420,7 +420,8 @@ def test_training_role_is_for_sagemaker_and_reads_and_writes_the_bucket(default:
 
 
 def test_outputs(default: Any, full: Any, iam: Any) -> None:
-    base = {"ApiUrl", "ArtifactsBucketName", "FunctionName", "ModelUri", "TrainingRoleArn"}
+    base = {"ApiUrl", "ArtifactsBucketName", "BatchStateMachineArn", "FunctionName", "ModelUri",
+            "TrainingRoleArn"}  # fmt: skip
     assert set(default.outputs) == base
     assert set(full.outputs) == base | {"ApiKeyId", "AlarmTopicArn"}
     assert set(iam.outputs) == base | {"AlarmTopicArn"}

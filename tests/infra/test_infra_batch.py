@@ -1,0 +1,126 @@
+"""Bulk scoring at synth level: a second function from the same image asset with the batch
+handler, a Distributed Map state machine, and the rule that starts it for files in batch/in/."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from infra.inference_function import FUNCTION_LOGICAL_ID
+
+
+def _batch_function(synth: Any) -> dict[str, Any]:
+    found = {
+        k: v for k, v in synth.of_type("AWS::Lambda::Function").items() if k.startswith("Batch")
+    }
+    assert len(found) == 1, sorted(found)
+    return next(iter(found.values()))["Properties"]
+
+
+def _definition(synth: Any) -> dict[str, Any]:
+    """The state machine's definition with its CloudFormation references as "<ref>"."""
+    parts = synth.one("AWS::StepFunctions::StateMachine")["Properties"]["DefinitionString"]
+    return json.loads("".join(p if isinstance(p, str) else "<ref>" for p in parts["Fn::Join"][1]))
+
+
+def test_the_batch_function_is_the_same_image_with_another_cmd(default: Any, full: Any) -> None:
+    for synth in (default, full):
+        api = synth.resources[FUNCTION_LOGICAL_ID]["Properties"]
+        batch = _batch_function(synth)
+        assert batch["Code"]["ImageUri"] == api["Code"]["ImageUri"]  # one asset, one build
+        assert batch["ImageConfig"] == {"Command": ["function.batch.handler.handler"]}
+        assert "ImageConfig" not in api
+        assert batch["Architectures"] == api["Architectures"]
+        assert (
+            batch["Environment"]["Variables"]["MODEL_URI"]
+            == api["Environment"]["Variables"]["MODEL_URI"]
+        )
+        assert batch["Timeout"] == 900 and batch["MemorySize"] == 3538
+
+
+def test_the_state_machine_plans_maps_and_summarizes(default: Any) -> None:
+    definition = _definition(default)
+    assert definition["StartAt"] == "Plan"
+    states = definition["States"]
+    assert (
+        states["Plan"]["Next"] == "ScoreChunks" and states["Plan"]["Parameters"]["step"] == "plan"
+    )
+    assert states["Plan"]["Parameters"]["rows_per_chunk"] == 2000
+    chunks = states["ScoreChunks"]
+    assert chunks["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    assert chunks["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
+    assert chunks["ItemReader"]["Parameters"] == {
+        "Bucket.$": "$.plan.bucket",
+        "Key.$": "$.plan.items_key",
+    }
+    assert chunks["MaxConcurrency"] == 10 and chunks["ToleratedFailurePercentage"] == 100
+    score = chunks["ItemProcessor"]["States"]["Score"]
+    assert score["Parameters"] == {"step": "score", "chunk.$": "$"}
+    assert any("States.TaskFailed" in r["ErrorEquals"] for r in score["Retry"])
+    assert chunks["Next"] == "Summarize" and states["Summarize"]["Next"] == "AllChunksScored"
+    assert states["Incomplete"]["Type"] == "Fail"
+
+
+def test_batch_settings_follow_context(synth: Any) -> None:
+    tuned = synth({"batchMemoryMb": 4096, "batchMaxConcurrency": "50", "batchRowsPerChunk": 500})
+    assert _batch_function(tuned)["MemorySize"] == 4096
+    states = _definition(tuned)["States"]
+    assert states["ScoreChunks"]["MaxConcurrency"] == 50
+    assert states["Plan"]["Parameters"]["rows_per_chunk"] == 500
+
+
+def test_a_file_under_batch_in_starts_a_job(default: Any) -> None:
+    bucket_id, bucket = next(iter(default.of_type("AWS::S3::Bucket").items()))
+    assert bucket["Properties"]["NotificationConfiguration"] == {
+        "EventBridgeConfiguration": {"EventBridgeEnabled": True}
+    }
+    default.template.resource_count_is("Custom::S3BucketNotifications", 0)
+    rule = default.one("AWS::Events::Rule")["Properties"]
+    assert rule["EventPattern"] == {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {
+            "bucket": {"name": [{"Ref": bucket_id}]},
+            "object": {"key": [{"prefix": "batch/in/"}]},
+        },
+    }
+    machine_id = next(iter(default.of_type("AWS::StepFunctions::StateMachine")))
+    assert rule["Targets"][0]["Arn"] == {"Ref": machine_id}
+
+
+def test_the_batch_role_reads_inputs_writes_outputs_and_nothing_else(default: Any) -> None:
+    policies = [
+        p for k, p in default.of_type("AWS::IAM::Policy").items() if k.startswith("BatchRole")
+    ]
+    statements = policies[0]["Properties"]["PolicyDocument"]["Statement"]
+    prefixes = set()
+    for statement in statements:
+        for resource in (
+            statement["Resource"]
+            if isinstance(statement["Resource"], list)
+            else [statement["Resource"]]
+        ):
+            if "Fn::Join" in resource:
+                prefixes.add(resource["Fn::Join"][1][-1])
+        if "s3:PutObject" in statement["Action"] or "s3:DeleteObject*" in statement["Action"]:
+            assert statement["Resource"][1]["Fn::Join"][1][-1] == "/batch/out/*"
+    assert prefixes == {"/models/*", "/batch/in/*", "/batch/out/*"}
+    machine = [
+        p
+        for k, p in default.of_type("AWS::IAM::Policy").items()
+        if k.startswith("BatchStateMachineRole")
+    ]
+    reads = [
+        s
+        for s in machine[0]["Properties"]["PolicyDocument"]["Statement"]
+        if s["Action"] == "s3:GetObject"
+    ]
+    assert [s["Resource"]["Fn::Join"][1][-1] for s in reads] == ["/batch/out/*"]
+
+
+def test_batch_scoring_can_be_left_out(synth: Any) -> None:
+    off = synth({"batchScoring": "false"})
+    off.template.resource_count_is("AWS::StepFunctions::StateMachine", 0)
+    off.template.resource_count_is("AWS::Events::Rule", 0)
+    assert len(off.of_type("AWS::Lambda::Function")) == 1
+    assert "BatchStateMachineArn" not in off.outputs
