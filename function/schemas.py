@@ -27,6 +27,9 @@ _INVISIBLE = (
 VISIBLE = f"[^{_INVISIBLE}]"
 _VISIBLE = re.compile(VISIBLE)
 
+# How a long text is read, per request (contract/encoder.py STRATEGIES).
+Strategy = Literal["head+tail", "head", "tail", "chunks"]  # tests check it matches
+
 # The schema keyword that names the Settings field bounding a value (see the module docstring).
 LIMIT = "x-settings-limit"
 
@@ -75,13 +78,37 @@ def _check_texts(value: object) -> object:
 Texts = Annotated[str | list[str], BeforeValidator(_check_texts), WithJsonSchema(TEXTS_SCHEMA)]
 
 
+# A request model takes JSON's types as its schema states them (`strict=True`): lax pydantic
+# would read "0.5" or true as a number, which the published document says is refused.
+def integral(value: object) -> object:
+    """JSON Schema's integer includes 2.0, which strict pydantic refuses: use as
+    `Annotated[int, Field(ge=...), BeforeValidator(integral)]`, the Field first (after a
+    validator, pydantic writes `ge` into the JSON Schema instead of `minimum`)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     text: Texts = Field(
         description="One review, or a list of reviews (at most MAX_TEXTS, each at most "
         "MAX_CHARS characters).",
         examples=["A moving, beautifully shot film.", ["Loved it.", "A waste of two hours."]],
+    )
+
+    strategy: Strategy | None = Field(
+        default=None,
+        description="How a text longer than the model's window is read: 'head+tail' (its first "
+        "and last tokens, as the model was trained), 'head', 'tail', or 'chunks' (overlapping "
+        "windows over the whole text, combined; each window counts against MAX_WINDOWS per "
+        "request, 413 past it). null: the server's LONG_TEXT_STRATEGY.",
+    )
+    min_confidence: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Mark a prediction whose score is below this as uncertain (its label "
+        "stays the most likely one). null marks none.",
     )
 
     @property
@@ -91,10 +118,20 @@ class PredictRequest(BaseModel):
 
 class Prediction(BaseModel):
     label: str = Field(description="The most likely label.")
-    score: float = Field(ge=0, le=1, description="Its probability.")
+    score: float = Field(
+        ge=0,
+        le=1,
+        description="Its probability: softmax of the logits divided by the bundle's temperature, "
+        "calibrated on held-out reviews when training fitted one.",
+    )
     scores: dict[str, float] = Field(description="The probability of every label; sums to 1.")
-    num_tokens: int = Field(ge=0, description="Tokens in the text before truncation.")
-    truncated: bool = Field(description="Whether the text was longer than the model reads.")
+    uncertain: bool = Field(
+        description="The score is below the request's min_confidence (false without one)."
+    )
+    num_tokens: int = Field(ge=0, description="Tokens in the whole text (special tokens excluded).")
+    truncated: bool = Field(description="Whether some of the text was not read.")
+    strategy: Strategy = Field(description="How the text was read.")
+    windows: int = Field(ge=1, description="Model windows read (more than 1 only for 'chunks').")
 
 
 class PredictResponse(BaseModel):
@@ -104,9 +141,9 @@ class PredictResponse(BaseModel):
 
 class HFParameters(BaseModel):
     # Hugging Face clients may send parameters we do not use (truncation, ...): accept them.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
-    top_k: Annotated[int, Field(ge=1)] | None = Field(
+    top_k: Annotated[int, Field(ge=1), BeforeValidator(integral)] | None = Field(
         default=None, description="Return the k best labels; null returns every label."
     )
     function_to_apply: Literal["softmax", "sigmoid", "none"] | None = Field(
@@ -117,7 +154,8 @@ class HFParameters(BaseModel):
 class HFRequest(BaseModel):
     """The Hugging Face Inference API text-classification request."""
 
-    model_config = ConfigDict(extra="ignore")  # e.g. "options": {"wait_for_model": true}
+    # extra: e.g. "options": {"wait_for_model": true}
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     inputs: Texts = Field(
         description="One text or a list of texts.", examples=["A moving, beautifully shot film."]

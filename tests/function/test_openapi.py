@@ -145,19 +145,30 @@ def test_issue_findings_are_invalid_and_refused(
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("path", "body"),
     [
-        {"text": "ok", "surplus": 1},  # additionalProperties: false
-        {"text": "\u200b\u00a0\t"},  # no visible character
-        {"text": ["ok"] * 8},  # over maxItems: answered 413
-        {"text": "a" * 1001},  # over maxLength: answered 413
+        ("/predict", {"text": "ok", "surplus": 1}),  # additionalProperties: false
+        ("/predict", {"text": "\u200b\u00a0\t"}),  # no visible character
+        ("/predict", {"text": ["ok"] * 8}),  # over maxItems: answered 413
+        ("/predict", {"text": "a" * 1001}),  # over maxLength: answered 413
+        # JSON types as the schema states them: lax pydantic took these as numbers.
+        ("/hf", {"inputs": "ok", "parameters": {"top_k": True}}),
+        ("/hf", {"inputs": "ok", "parameters": {"top_k": "2"}}),
+        ("/hf", {"inputs": "ok", "parameters": {"top_k": 1.5}}),
     ],
 )
 def test_what_the_document_refuses_the_code_refuses(
-    document: dict[str, Any], env_url: str, body: dict[str, Any]
+    document: dict[str, Any], env_url: str, path: str, body: dict[str, Any]
 ) -> None:
-    assert not request_validator(document, "/predict").is_valid(body)
-    assert httpx.post(f"{env_url}/predict", json=body).status_code in (413, 422)
+    assert not request_validator(document, path).is_valid(body)
+    assert httpx.post(env_url + path, json=body).status_code in (413, 422)
+
+
+def test_an_integral_number_is_an_integer(document: dict[str, Any], env_url: str) -> None:
+    body = {"inputs": "ok", "parameters": {"top_k": 1.0}}  # JSON Schema: 1.0 is an integer
+    assert request_validator(document, "/hf").is_valid(body)
+    r = httpx.post(f"{env_url}/hf", json=body)
+    assert r.status_code == 200 and len(r.json()[0]) == 1, r.text
 
 
 def test_schemathesis_finds_nothing(env_url: str, tmp_path: Path) -> None:
