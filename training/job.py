@@ -136,6 +136,9 @@ def run(
             started=started,
             save=False,
         ).torch_probs
+    # The temperature is fitted on these (training/calibration.py); trainer.predict is collective
+    # under torchrun, so every process computes them before the main-only part below.
+    calibration_logits = validation_logits(trainer, encoder, splits.validation)
     if not trainer.is_world_process_zero():
         return 0  # only the main process exports and publishes; nothing below is collective
     metrics: dict[str, Any] = {"torch": classification_metrics(test_labels, torch_probs)}
@@ -173,7 +176,7 @@ def run(
     write_plots(bundle / "plots", test_labels, shipped.probs, labels)
     # Calibrated scores, and how long reviews are read by default: both measured on the served
     # model (training/calibration.py, training/long_text_eval.py).
-    calibration = calibrate(validation_logits(trainer, encoder, splits.validation),
+    calibration = calibrate(calibration_logits,
                             splits.validation["label"].to_numpy(), shipped.probs, test_labels,
                             bundle / "plots")  # fmt: skip
     metrics["calibration"] = calibration.metrics
