@@ -34,8 +34,9 @@ FIXED_SECONDS = 73.0
 ONNX_FORWARD_SHARE = 0.6
 # What the plan leaves unspent, for what it cannot see coming (a neighbour's build starting).
 SAFETY = 0.07
-# Fewer reviews than this do not train: 320 (20 steps at lr 1e-4) left MiniLM at chance (50.7 %
-# on 1,000 test reviews). A budget too small for this many warns and trains this many anyway.
+# Fewer reviews than this do not train: 320 (20 steps at lr 1e-4) left MiniLM's [CLS] head at
+# chance (50.7 % on 1,000 test reviews). A budget too small for this many warns and trains this
+# many anyway.
 MIN_TRAIN_SAMPLES = 800
 # Where the timed calibration batches sit in the length distribution. Two steps of 16 reviews:
 # ~10 s on a free 2-vCPU machine at 320 tokens, under 5 % of a 7-minute budget.
