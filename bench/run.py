@@ -124,6 +124,10 @@ def served_model(port: int) -> dict[str, Any]:
         "parity": {p: {k: gate[p][k] for k in GATE_FIELDS} for p in ("int8", "fp32") if p in gate},
         "time_budget": metrics.get("time_budget"),
         "model_version": info.get("model_version"),
+        # calibration (ECE before/after the temperature) and the long-text strategies by length
+        # bucket, as the bundle's metrics.json reports them (issue 12)
+        "calibration": metrics.get("calibration"),
+        "long_text": metrics.get("long_text"),
     }
 
 
