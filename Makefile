@@ -57,6 +57,10 @@ bench-serving: $(STAMP) ## ONNX serving vs the transformers pipeline
 bench-lambda: $(STAMP) ## init and warm invokes under the Lambda runtime emulator (Python 3.12, S3 on loopback)
 	$(BIN)/python -m bench.lambda_runtime
 
+.PHONY: bench-batch
+bench-batch: $(STAMP) ## rows/s of one batch-scoring worker (the score step, S3 on loopback)
+	$(BIN)/python -m bench.batch $(ARGS)
+
 bench-run: $(STAMP) ## a fresh clone's make run until /health, timed (ARGS="--runs 3"); not a test
 	$(BIN)/python -m bench.run $(ARGS)
 
