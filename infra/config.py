@@ -198,8 +198,10 @@ class ServiceConfig:
     @property
     def pinned_run(self) -> str | None:
         """The run id modelUri pins, or None when it follows latest.json."""
-        name = self.model_location.key.rsplit("/", 1)[-1]
-        return None if name == LATEST_POINTER else name
+        key = self.model_location.key
+        name = key.rsplit("/", 1)[-1]
+        # The prefix itself is a runs root: the function follows its latest.json.
+        return None if name == LATEST_POINTER or key == self.model_read_prefix else name
 
     @property
     def model_location(self) -> ModelLocation:

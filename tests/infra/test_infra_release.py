@@ -110,3 +110,5 @@ def test_a_canary_refuses_a_moving_pointer() -> None:
     with pytest.raises(ConfigError, match="'trafficShift' is 'Canary5'"):
         config(modelUri="models/run-1", trafficShift="Canary5")
     assert config(modelUri="s3://other-bucket/models/run-7").pinned_run == "run-7"
+    with pytest.raises(ConfigError, match="'trafficShift'"):  # a runs root follows latest.json
+        config(modelUri="models/", trafficShift="AllAtOnce")
