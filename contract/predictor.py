@@ -13,11 +13,8 @@ import numpy as np
 from contract.bundle import TOKENIZER_FILE, Manifest
 from contract.encoder import COMBINES, STRATEGIES, Encoded, Reading, TextEncoder
 
-# Padded tokens per ONNX Runtime run. Measured on 2 AVX2 vCPUs with the int8 MiniLM: 64 reviews
-# of ~230 tokens ran at 28 reviews/s with 946 MB peak RSS in batches of 16, and at 49/s with
-# 186 MB one at a time; bigger batches only spill the caches and grow the memory arena. On 2
-# AVX-512 VNNI vCPUs with the fused int8 graph, budgets of 128 to 4,096 tokens all ran batches
-# of 32 reviews at 44-53/s, within run-to-run noise, so the smaller arena wins.
+# Padded tokens per ONNX Runtime run. Small on purpose: bigger batches were no faster on either
+# CPU kind measured and only spilled the caches and grew the memory arena (README, "Measured").
 MAX_BATCH_TOKENS = 256
 
 
@@ -40,6 +37,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Each label's score on its own (they need not sum to 1): the Hugging Face Inference API's
+    `function_to_apply: "sigmoid"`."""
+    return 1.0 / (1.0 + np.exp(-logits))
 
 
 def combine_windows(logits: np.ndarray, rule: str) -> np.ndarray:

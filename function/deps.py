@@ -12,7 +12,9 @@ from function.loader import ModelState
 from function.predictor import Predictor
 
 
-def get_settings(request: Request) -> Settings:
+def app_settings(request: Request) -> Settings:
+    """The settings the app was created with (`create_app`), not a fresh read of the
+    environment: tests and `function.local` hand the app their own."""
     return request.app.state.settings
 
 
@@ -33,7 +35,7 @@ def require_json(request: Request) -> None:
         raise ApiError(415, f"unsupported content type {media or 'none'!r}; send application/json")
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 ModelStateDep = Annotated[ModelState, Depends(get_model_state)]
 PredictorDep = Annotated[Predictor, Depends(get_predictor)]
 JsonBody = Depends(require_json)

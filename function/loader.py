@@ -28,7 +28,6 @@ class ModelState:
     source: str
     predictor: Predictor | None = None
     error: str | None = None
-    load_ms: float = 0.0
 
     @property
     def ready(self) -> bool:
@@ -66,7 +65,7 @@ def load_model(settings: Settings, *, refused: str | None = None) -> ModelState:
                 "load_ms": round(load_ms, 1),
             },
         )
-        return ModelState(source=uri, predictor=predictor, load_ms=load_ms)
+        return ModelState(source=uri, predictor=predictor)
     log.error("model not loaded", extra={"model_uri": uri, "reason": reason})
     return ModelState(source=uri, error=reason)
 

@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 
+from contract.predictor import sigmoid
 from function.deps import JsonBody, PredictorDep, SettingsDep, check_limits
-from function.predictor import sigmoid
-from function.routes.predict import ERROR_RESPONSES, run_timed
+from function.routes.common import ERROR_RESPONSES, run_timed
 from function.schemas import HFLabelScore, HFParameters, HFRequest
 
 router = APIRouter(tags=["hugging face compatible"])
@@ -65,7 +65,7 @@ def classify_hub(
     return classify(body, predictor, settings, request, response)
 
 
-_route = {
+_route: dict[str, Any] = {
     "response_model": list[list[HFLabelScore]],
     "responses": ERROR_RESPONSES,
     "dependencies": [JsonBody],

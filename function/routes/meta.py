@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from function.deps import ModelStateDep, PredictorDep
-from function.routes.predict import ERROR_RESPONSES
+from function.routes.common import ERROR_RESPONSES
 from function.schemas import Health, ModelInfo
 
 router = APIRouter(tags=["model"])

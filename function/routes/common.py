@@ -1,0 +1,53 @@
+"""What the prediction routes share: the error responses their OpenAPI entries document, and
+the timed predictor run whose timings every prediction response carries."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import Request, Response
+
+from contract.encoder import WindowLimitError
+from function.config import Settings
+from function.errors import ApiError
+from function.predictor import BatchOutput, Predictor
+from function.schemas import ErrorBody
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorBody, "description": "Over a limit (bytes, texts, characters or windows)."},
+    415: {"model": ErrorBody, "description": "The body is not JSON."},
+    422: {"model": ErrorBody, "description": "Invalid input."},
+    503: {"model": ErrorBody, "description": "No verified model is loaded."},
+}
+
+
+def run_timed(
+    predictor: Predictor,
+    texts: list[str],
+    request: Request,
+    response: Response,
+    settings: Settings,
+    strategy: str | None = None,
+) -> BatchOutput:
+    """Runs the batch under `strategy` (None: the server's default) and reports where time
+    went, in headers and in the request log."""
+    default = settings.long_text_strategy
+    strategy = strategy or (None if default == "auto" else default)
+    start = time.perf_counter()
+    try:
+        output = predictor.run(texts, strategy, settings.max_windows)
+    except WindowLimitError as exc:
+        raise ApiError(413, str(exc)) from None
+    total_ms = (time.perf_counter() - start) * 1e3
+    request.state.batch_size = len(texts)
+    request.state.model_version = predictor.version
+    response.headers["x-model-version"] = predictor.version
+    response.headers["x-tokenization-time-ms"] = f"{output.tokenize_ms:.2f}"
+    response.headers["x-inference-time-ms"] = f"{output.inference_ms:.2f}"
+    response.headers["x-total-time-ms"] = f"{total_ms:.2f}"
+    response.headers["server-timing"] = (
+        f"tokenize;dur={output.tokenize_ms:.2f}, inference;dur={output.inference_ms:.2f}, "
+        f"total;dur={total_ms:.2f}"
+    )
+    return output
