@@ -39,8 +39,8 @@ test: $(STAMP) $(TEST_DEPS) ## the default test suite (CPU, offline)
 test-all: $(STAMP) $(TEST_DEPS) ## the default suite plus slow checks (the image has make test-image)
 	$(BIN)/python -m pytest -q -m "not image"
 
-lint: $(STAMP) ## ruff lint + format check
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+lint: $(STAMP) ## ruff lint + format check, mypy over contract/ function/ training/ infra/
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
@@ -65,4 +65,4 @@ bench-run: $(STAMP) ## a fresh clone's make run until /health, timed (ARGS="--ru
 	$(BIN)/python -m bench.run $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .cache runs artifacts cdk.out node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .cache runs artifacts cdk.out node_modules .pytest_cache .ruff_cache .mypy_cache

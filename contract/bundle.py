@@ -15,7 +15,7 @@ import mmap
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from contract.encoder import COMBINES, STRATEGIES, EncoderConfig
 
@@ -24,7 +24,8 @@ MANIFEST = "manifest.json"
 MODEL_FILE = "model.onnx"  # int8; bundles written before model_file existed all serve this
 FP32_MODEL_FILE = "model.fp32.onnx"  # served when int8 failed the parity gate
 TOKENIZER_FILE = "tokenizer.json"
-PRECISIONS = ("int8", "fp32")
+Precision = Literal["int8", "fp32"]
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 # The pointer written beside the runs once a run passes the quality gate.
 LATEST_POINTER = "latest.json"
 # The training checkpoint rides along for further fine-tuning; serving never reads it, so it
@@ -52,7 +53,7 @@ class Manifest:
     # The model serving loads and why it is that one. Optional keys with the old behaviour as
     # defaults: a bundle written before them serves model.onnx (int8) as it always did.
     model_file: str = MODEL_FILE
-    precision: str = "int8"
+    precision: Precision = "int8"
     precision_reason: str = ""
     # Softmax temperature fitted on the validation split (training/calibration.py); 1.0, the
     # plain softmax, for bundles written before it.
@@ -143,8 +144,8 @@ class Manifest:
 def sha256_file(path: Path) -> str:
     """One `update` over the memory-mapped file: hashlib releases the GIL for the whole file.
     Chunked reads take the GIL back twice per chunk, and while serving's start-up hashes on a
-    thread next to the web stack's imports each take waits out a switch interval (5 ms): the
-    22 MB model took 250 ms that way instead of 15."""
+    thread next to the web stack's imports each take waits out a switch interval (5 ms), which
+    made hashing the model many times slower."""
     with path.open("rb") as fh:
         if os.fstat(fh.fileno()).st_size == 0:
             return hashlib.sha256().hexdigest()

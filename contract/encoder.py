@@ -17,7 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeGuard, get_args
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -47,6 +47,10 @@ MAX_SPECIAL_TOKENS = 4
 # no review has.
 CHUNK_OVERLAP = 0.25
 _PAD_CANDIDATES = ("[PAD]", "<pad>", "<|padding|>", "<|endoftext|>")
+
+
+def is_strategy(name: str) -> TypeGuard[Strategy]:
+    return name in STRATEGIES
 
 
 class WindowLimitError(ValueError):
@@ -118,7 +122,7 @@ class Reading:
 
     windows: list[list[int]]  # ids with special tokens, one list per model window
     num_tokens: int  # content tokens of the whole text (specials excluded, nothing cut)
-    strategy: str
+    strategy: Strategy
     truncated: bool  # whether some tokens of the text were never read
 
 
@@ -207,7 +211,7 @@ class TextEncoder:
 
     def read(self, content: list[int], strategy: str) -> Reading:
         """Content ids (no specials) -> the windows the model reads under `strategy`."""
-        if strategy not in STRATEGIES:
+        if not is_strategy(strategy):
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
         n = len(content)
         if strategy == "chunks":

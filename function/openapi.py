@@ -28,6 +28,7 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
             app.openapi_schema = document
         return app.openapi_schema
 
+    # FastAPI's documented hook for a custom document is replacing this method on the app.
     app.openapi = openapi  # type: ignore[method-assign]
 
 

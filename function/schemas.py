@@ -13,6 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from contract.bundle import Precision
+from contract.encoder import Strategy  # how a long text is read, per request
+
 # A text is readable when it holds one character that is not whitespace, a control character
 # or an invisible format character (soft hyphen, zero-width space, bidi marks, BOM): Unicode's
 # Cc, Cf, Zs, Zl and Zp in the Basic Multilingual Plane. Written as a character class in the
@@ -26,9 +29,6 @@ _INVISIBLE = (
 )
 VISIBLE = f"[^{_INVISIBLE}]"
 _VISIBLE = re.compile(VISIBLE)
-
-# How a long text is read, per request (contract/encoder.py STRATEGIES).
-Strategy = Literal["head+tail", "head", "tail", "chunks"]  # tests check it matches
 
 # The schema keyword that names the Settings field bounding a value (see the module docstring).
 LIMIT = "x-settings-limit"
@@ -182,7 +182,7 @@ class ModelInfo(BaseModel):
     format_version: int
     source: str = Field(description="The MODEL_URI the bundle was loaded from.")
     model_file: str = Field(description="The ONNX file of the bundle being served.")
-    precision: Literal["int8", "fp32"] = Field(
+    precision: Precision = Field(
         description="int8, or fp32 when int8 failed the training job's parity gate."
     )
     precision_reason: str = Field(

@@ -90,7 +90,9 @@ def train_and_predict(
     model = load_model(model_args.model_name_or_path, labels, model_args.pooling)
     plan = None
     if job.time_budget_minutes is not None:
-        plan, keep = budget_training(job, model, encoder, datasets, splits, started)
+        plan, keep = budget_training(
+            job, job.time_budget_minutes, model, encoder, datasets, splits, started
+        )
         datasets["train"] = datasets["train"].select(keep)
         splits = replace(splits, train=splits.train.iloc[keep].reset_index(drop=True))
     trainer = build_trainer(
@@ -111,6 +113,7 @@ def train_and_predict(
 
 def budget_training(
     job: JobArguments,
+    budget_minutes: float,
     model: Any,
     encoder: TextEncoder,
     datasets: dict[str, Any],
@@ -132,7 +135,7 @@ def budget_training(
     test_tokens = sum(datasets["test"]["length"])
     plan = plan_training(
         speed,
-        budget_minutes=job.time_budget_minutes,
+        budget_minutes=budget_minutes,
         elapsed_seconds=time.monotonic() - started,
         pool_lengths=pool["length"],
         # validation once per epoch and once for the temperature (training/calibration.py);

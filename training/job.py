@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from contract.bundle import Manifest, verify_bundle, write_manifest
+from contract.encoder import Truncation
 from contract.predictor import OnnxClassifier
 from contract.storage import check_writable, publish_bundle
 from training.args import ArgumentError, DataArguments, JobArguments, ModelArguments
@@ -124,7 +125,7 @@ def run(
     trained = train_and_predict(model_args, data_args, job, splits, work, started=started)
     trainer, encoder, torch_probs, splits = (
         trained.trainer, trained.encoder, trained.torch_probs, trained.splits)  # fmt: skip
-    other = "head" if data_args.truncation == "head+tail" else "head+tail"
+    other: Truncation = "head" if data_args.truncation == "head+tail" else "head+tail"
     other_probs = None
     if job.compare_truncation:  # before the main-only part: every process takes part in training
         other_probs = train_and_predict(

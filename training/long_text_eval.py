@@ -140,7 +140,7 @@ def evaluate_long_text(
         strategies[name] = _summary(correct[measured], latency[name][measured],
                                     windows_used[name][measured]) | {"by_bucket": by_bucket}  # fmt: skip
     trained = classifier.encoder.config.truncation
-    result = {
+    result: dict[str, Any] = {
         "window_tokens": encoder.budget,
         "max_length": encoder.config.max_length,
         "reviews": len(texts),

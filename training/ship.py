@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from transformers import PreTrainedModel
 
-from contract.bundle import FP32_MODEL_FILE, MODEL_FILE
+from contract.bundle import FP32_MODEL_FILE, MODEL_FILE, Precision
 from contract.encoder import TextEncoder
 from contract.predictor import OnnxClassifier
 from training.args import JobArguments
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Shipped:
     model_file: str
-    precision: str
+    precision: Precision
     reason: str
     classifier: OnnxClassifier
     probs: np.ndarray  # the shipped model's test probabilities

@@ -94,12 +94,18 @@ def score_chunk(client: Any, chunk: dict[str, Any], predictor: Predictor, max_ch
             f"{chunk['rows']}: the input changed since it was planned; start the job again"
         )
     errors = [check(r, max_chars) for r in rows]
-    valid = [r for r, e in zip(rows, errors, strict=True) if e is None]
+    # (row, text) of the rows that passed `check`: those all have a text.
+    valid = [
+        (r.row, r.text)
+        for r, e in zip(rows, errors, strict=True)
+        if e is None and r.text is not None
+    ]
     results: dict[int, Scored] = {}
     for at in range(0, len(valid), PREDICT_BATCH):
         batch = valid[at : at + PREDICT_BATCH]
-        for record, result in zip(batch, predict(predictor, [r.text for r in batch]), strict=True):
-            results[record.row] = result
+        scored = predict(predictor, [text for _, text in batch])
+        for (row, _), result in zip(batch, scored, strict=True):
+            results[row] = result
     version = predictor.version
     lines = [_line(r, results.get(r.row), e, version) for r, e in zip(rows, errors, strict=True)]
     failed = [

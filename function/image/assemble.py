@@ -241,7 +241,8 @@ def add_app(
         )
     copy_code(source, task_root)
 
-    run_id = None if bundle is None else bake_bundle(bundle, task_root, python)
+    # _bundle_and_python refused a bundle without an interpreter to verify it with.
+    run_id = None if bundle is None or python is None else bake_bundle(bundle, task_root, python)
     if python is None:
         log.warning(
             "bytecode NOT compiled: this is Python %d.%d and the image runs %s; pass "
