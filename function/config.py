@@ -16,6 +16,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contract.predictor import available_cpus
 from function.setting_bounds import (
+    CONFIDENCE_FLOOR_DEFAULT,
+    CONFIDENCE_FLOOR_MAX,
+    CONFIDENCE_FLOOR_MIN,
     MAX_CHARS_DEFAULT,
     MAX_CHARS_MIN,
     MAX_TEXTS_DEFAULT,
@@ -74,6 +77,14 @@ class Settings(BaseSettings):
         le=MAX_WINDOWS_MAX,
         description="Model windows per request (a text read as 'chunks' takes several); "
         "a request needing more answers 413.",
+    )
+    confidence_floor: float = Field(
+        default=CONFIDENCE_FLOOR_DEFAULT,
+        ge=CONFIDENCE_FLOOR_MIN,
+        le=CONFIDENCE_FLOOR_MAX,
+        description="Predictions whose top (calibrated) score is below this are counted in the "
+        "request log's low_confidence, which the stack's low-confidence alarm watches; 0 counts "
+        "none. Unlike a request's min_confidence it changes no response.",
     )
     inference_threads: int = Field(
         default=0,

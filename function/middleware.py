@@ -63,8 +63,9 @@ class BodyLimitMiddleware:
 
 
 class RequestLogMiddleware:
-    """One JSON line per request: id, route, status, latency, batch size, cold start. Never the
-    body. The request id is Lambda's when there is one, so it matches the platform's logs."""
+    """One JSON line per request: id, route, status, latency, batch size, how many predictions
+    fell below the confidence floor, cold start. Never the body. The request id is Lambda's when
+    there is one, so it matches the platform's logs."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -101,6 +102,7 @@ class RequestLogMiddleware:
                     "status": status,
                     "latency_ms": round((time.perf_counter() - start) * 1e3, 2),
                     "batch_size": state.get("batch_size"),
+                    "low_confidence": state.get("low_confidence"),
                     "model_version": state.get("model_version"),
                     "cold_start": cold,
                 },

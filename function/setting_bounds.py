@@ -31,3 +31,9 @@ LONG_TEXT_STRATEGIES: tuple[str, ...] = get_args(LongTextStrategy)
 MAX_WINDOWS_MIN = 1
 MAX_WINDOWS_MAX = 100_000
 MAX_WINDOWS_DEFAULT = 128
+
+# The confidence floor the request log counts against (`low_confidence`: predictions whose top
+# score is below it), which infra/ turns into the canary's low-confidence alarm; 0 disables it.
+CONFIDENCE_FLOOR_MIN = 0.0
+CONFIDENCE_FLOOR_MAX = 1.0
+CONFIDENCE_FLOOR_DEFAULT = 0.6

@@ -41,6 +41,9 @@ def run_timed(
         raise ApiError(413, str(exc)) from None
     total_ms = (time.perf_counter() - start) * 1e3
     request.state.batch_size = len(texts)
+    # Against the server's floor, not the request's min_confidence: the low-confidence alarm
+    # (infra/confidence_alarm.py) reads this count over batch_size from the request log.
+    request.state.low_confidence = int((output.probs.max(axis=1) < settings.confidence_floor).sum())
     request.state.model_version = predictor.version
     response.headers["x-model-version"] = predictor.version
     response.headers["x-tokenization-time-ms"] = f"{output.tokenize_ms:.2f}"
