@@ -9,16 +9,21 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
+
+from infra.confidence_alarm import LowConfidenceShare
 
 PERIOD = Duration.minutes(5)
 KEY_PENDING_DAYS = 7  # KMS accepts 7 to 30
 
 
 class ServiceAlarms(Construct):
-    """5xx rate and p99 latency on the API stage; throttles and errors on the function."""
+    """5xx rate and p99 latency on the API stage; throttles and errors on the function; the
+    share of predictions below the confidence floor from its request log (unless the floor is 0,
+    which counts none)."""
 
     def __init__(
         self,
@@ -31,6 +36,9 @@ class ServiceAlarms(Construct):
         p99_latency_ms: int,
         throttles: int,
         errors: int,
+        log_group: logs.ILogGroup,
+        confidence_floor: float,
+        low_confidence_percent: float,
         notify: bool,
         email: str | None,
     ) -> None:
@@ -79,6 +87,16 @@ class ServiceAlarms(Construct):
             treat_missing_data=missing,
         )
         self.alarms = [self.server_error_rate, self.latency, self.throttles, self.errors]
+        self.low_confidence: cloudwatch.Alarm | None = None
+        if confidence_floor > 0:
+            self.low_confidence = LowConfidenceShare(
+                self,
+                "LowConfidence",
+                log_group=log_group,
+                threshold_percent=low_confidence_percent,
+                floor=confidence_floor,
+            ).alarm
+            self.alarms.append(self.low_confidence)
 
         self.topic: sns.Topic | None = None
         if notify or email:

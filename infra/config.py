@@ -22,7 +22,15 @@ from function.batch.layout import ROWS_PER_CHUNK
 
 # The function's own bounds (dependency-free, no pydantic): a value synth accepts is one the
 # function's Settings accept at init, instead of a stack that deploys and then fails every route.
-from function.setting_bounds import LOG_LEVELS, MAX_CHARS_MIN, MAX_TEXTS_MAX, MAX_TEXTS_MIN
+from function.setting_bounds import (
+    CONFIDENCE_FLOOR_DEFAULT,
+    CONFIDENCE_FLOOR_MAX,
+    CONFIDENCE_FLOOR_MIN,
+    LOG_LEVELS,
+    MAX_CHARS_MIN,
+    MAX_TEXTS_MAX,
+    MAX_TEXTS_MIN,
+)
 from infra.context import (
     Rule,
     at_least,
@@ -113,6 +121,12 @@ class ServiceConfig:
     max_chars: int | None = setting("maxChars", None, at_least(
         MAX_CHARS_MIN,
         f"a whole number, {MAX_CHARS_MIN} or more, or null for the function's default"))
+    # The function's CONFIDENCE_FLOOR: its request log counts the predictions scored below it,
+    # and alarmLowConfidencePercent alarms on their share; 0 counts none and drops that alarm.
+    confidence_floor: float = setting("confidenceFloor", CONFIDENCE_FLOOR_DEFAULT, between(
+        CONFIDENCE_FLOOR_MIN, CONFIDENCE_FLOOR_MAX,
+        f"a score from {CONFIDENCE_FLOOR_MIN} to {CONFIDENCE_FLOOR_MAX} (0 turns the "
+        "low-confidence alarm off)"))
     cors_origins: tuple[str, ...] = setting("corsOrigins", (), Rule(
         lambda v: v == "*" or _ORIGIN_RE.match(v),
         'a list of origins like "https://app.example.com" (scheme and host, no path or trailing '
@@ -142,6 +156,8 @@ class ServiceConfig:
     alarm_p99_latency_ms: int = setting("alarmP99LatencyMs", 3000, WHOLE_AT_LEAST_1)
     alarm_throttles: int = setting("alarmThrottles", 1, WHOLE_AT_LEAST_1)
     alarm_errors: int = setting("alarmErrors", 1, WHOLE_AT_LEAST_1)
+    alarm_low_confidence_percent: float = setting("alarmLowConfidencePercent", 50.0, Rule(
+        lambda v: 0 < v < 100, "a percentage of predictions, more than 0 and under 100"))
     noncurrent_version_days: int = setting("noncurrentVersionDays", 30, WHOLE_AT_LEAST_1)
     # How CodeDeploy moves the `live` alias to a new version (a CodeDeployDefault.Lambda<name>
     # config), rolled back on the alarms; "off" (dev stacks) points the API at the function.
@@ -244,6 +260,8 @@ class ServiceConfig:
             "MODEL_URI": model_uri,
             "LOG_LEVEL": self.log_level,
             "CORS_ORIGINS": ",".join(self.cors_origins),
+            # Always set, so the floor the alarm describes is the one the function counts.
+            "CONFIDENCE_FLOOR": repr(self.confidence_floor),
         }
         if self.max_texts is not None:
             environment["MAX_TEXTS"] = str(self.max_texts)

@@ -88,18 +88,24 @@ class SentimentStack(Stack):
             p99_latency_ms=config.alarm_p99_latency_ms,
             throttles=config.alarm_throttles,
             errors=config.alarm_errors,
+            log_group=service.log_group,
+            confidence_floor=config.confidence_floor,
+            low_confidence_percent=config.alarm_low_confidence_percent,
             notify=config.alarm_topic,
             email=config.alarm_email,
         )
         if config.traffic_shift != "off":
             assert service.alias is not None  # live_alias=True made it
+            release_alarms = [alarms.server_error_rate, alarms.latency, alarms.errors]
+            if alarms.low_confidence is not None:
+                release_alarms.append(alarms.low_confidence)
             CanaryDeployment(
                 self,
                 "Release",
                 alias=service.alias,
                 traffic_shift=config.traffic_shift,
                 # Throttles say the account is short of concurrency, not that the version is bad.
-                alarms=[alarms.server_error_rate, alarms.latency, alarms.errors],
+                alarms=release_alarms,
             )
         batch: BatchScoring | None = None
         if config.batch_scoring:

@@ -45,6 +45,8 @@ FULL: dict[str, Any] = {
     "alarmP99LatencyMs": 1500,
     "alarmThrottles": 3,
     "alarmErrors": 4,
+    "confidenceFloor": "0.75",
+    "alarmLowConfidencePercent": 20,
     "noncurrentVersionDays": 7,
 }
 IAM: dict[str, Any] = {

@@ -60,7 +60,7 @@ def test_canary_rolls_back_on_the_service_alarms(release: Any) -> None:
     expected = {
         _logical_id(release, "AWS::CloudWatch::Alarm", prefix)
         for prefix in ("AlarmsServerErrorRate", "AlarmsP99Latency", "AlarmsFunctionErrors",
-                       "ReleaseNewVersionErrors")
+                       "AlarmsLowConfidenceAlarm", "ReleaseNewVersionErrors")
     }  # fmt: skip
     assert alarms == expected
 

@@ -340,6 +340,7 @@ def _alarms(synth: Any) -> dict[str, dict[str, Any]]:
     return {
         a["Properties"]["MetricName"]: a["Properties"]
         for a in synth.of_type("AWS::CloudWatch::Alarm").values()
+        if "MetricName" in a["Properties"]  # the low-confidence share is a math expression
     }
 
 
