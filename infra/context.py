@@ -19,6 +19,20 @@ class ConfigError(ValueError):
     """A context value that cannot be deployed; the message says how to fix it."""
 
 
+class MappingContext:
+    """cdk.json's context as a plain dict, read the way `ServiceConfig.from_context` reads an
+    app's node (`try_get_context`, `get_all_context`): for tools and tests that hold no app."""
+
+    def __init__(self, context: dict[str, Any]) -> None:
+        self.context = context
+
+    def try_get_context(self, key: str) -> Any:
+        return self.context.get(key)
+
+    def get_all_context(self) -> dict[str, Any]:
+        return dict(self.context)
+
+
 @dataclass(frozen=True)
 class Rule:
     """What a setting's value must satisfy (`ok`), and how the error says so (`expected`)."""

@@ -29,7 +29,7 @@ from typing import Any
 from contract.bundle import BundleError
 from contract.storage import StorageError, fetch_bundle
 from infra.config import ServiceConfig
-from infra.context import ConfigError
+from infra.context import ConfigError, MappingContext
 from infra.inference_function import LIVE_ALIAS
 
 log = logging.getLogger("release")
@@ -40,19 +40,6 @@ RUN_PREFIX = "run "  # a version's description: "run <run-id>" (infra/stack.py)
 
 class ReleaseError(Exception):
     """A release that must not go ahead; the message says why and what to do."""
-
-
-class _Context:
-    """cdk.json's context as `ServiceConfig.from_context` reads it (the app's node does the same)."""
-
-    def __init__(self, context: dict[str, Any]) -> None:
-        self.context = context
-
-    def try_get_context(self, key: str) -> Any:
-        return self.context.get(key)
-
-    def get_all_context(self) -> dict[str, Any]:
-        return dict(self.context)
 
 
 def read_cdk_json(path: Path) -> dict[str, Any]:
@@ -68,7 +55,7 @@ def pin(path: Path, run_id: str, traffic_shift: str | None) -> tuple[dict, Servi
     document = read_cdk_json(path)
     context = document.setdefault("context", {})
     try:
-        current = ServiceConfig.from_context(_Context(context))
+        current = ServiceConfig.from_context(MappingContext(context))
     except ConfigError as exc:
         raise ReleaseError(f"{path} does not synthesize as it is: {exc}") from exc
     prefix = current.model_read_prefix
@@ -79,7 +66,7 @@ def pin(path: Path, run_id: str, traffic_shift: str | None) -> tuple[dict, Servi
     elif current.traffic_shift == "off":
         context["trafficShift"] = DEFAULT_SHIFT
     try:
-        config = ServiceConfig.from_context(_Context(context))
+        config = ServiceConfig.from_context(MappingContext(context))
     except ConfigError as exc:
         raise ReleaseError(f"{path} would not synthesize: {exc}") from exc
     return document, config

@@ -9,24 +9,11 @@ from typing import Any
 import pytest
 
 from infra.config import ServiceConfig
-from infra.context import ConfigError
-
-
-class FakeNode:
-    """Stands in for `app.node`: the two context readers ServiceConfig uses."""
-
-    def __init__(self, context: dict[str, Any]) -> None:
-        self.context = context
-
-    def try_get_context(self, key: str) -> Any:
-        return self.context.get(key)
-
-    def get_all_context(self) -> dict[str, Any]:
-        return dict(self.context)
+from infra.context import ConfigError, MappingContext
 
 
 def config(**context: Any) -> ServiceConfig:
-    return ServiceConfig.from_context(FakeNode(context))
+    return ServiceConfig.from_context(MappingContext(context))
 
 
 def test_defaults_are_valid() -> None:
