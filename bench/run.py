@@ -88,7 +88,7 @@ def one_run(index: int, port: int, timeout_minutes: float, keep: bool) -> dict[s
         out["wall_minutes"] = (time.monotonic() - start) / 60
         out["served"] = served
         out["load_after"] = loadavg()
-        stamp = clone / ".venv" / ".installed"
+        stamp = clone / ".venv" / ".installed-run"  # the Makefile's RUN_STAMP
         if stamp.exists():
             out["setup_minutes"] = (stamp.stat().st_mtime - start_wall) / 60
         if served:
