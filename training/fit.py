@@ -29,6 +29,8 @@ class Trained:
     torch_probs: np.ndarray  # test probabilities, in test-split order
     splits: Splits  # with the training set the budget chose
     plan: Plan | None = None  # the time budget's plan, when there was one
+    train_seconds: float = 0.0  # trainer.train's wall time
+    trained_at: float = 0.0  # time.monotonic() when it returned
 
 
 def train_and_predict(
@@ -76,12 +78,19 @@ def train_and_predict(
         head_tokens=data_args.head_tokens,
     )
     encoder = TextEncoder(hf_tokenizer.backend_tokenizer, config)
+    train_length, train_head = data_args.train_encoder_settings()
+    # Training may read a shorter window than serving (--train_max_length); the rest reads
+    # the served one, so validation and test measure what serving will answer.
+    train_encoder = TextEncoder(
+        hf_tokenizer.backend_tokenizer,
+        replace(config, max_length=train_length, head_tokens=train_head),
+    )
     datasets = {
-        name: encode_dataset(encoder, frame["text"].tolist(), frame["label"].tolist())
-        for name, frame in (
-            ("train", splits.train),
-            ("validation", splits.validation),
-            ("test", splits.test),
+        name: encode_dataset(enc, frame["text"].tolist(), frame["label"].tolist())
+        for name, enc, frame in (
+            ("train", train_encoder, splits.train),
+            ("validation", encoder, splits.validation),
+            ("test", encoder, splits.test),
         )
     }
     # Seed before the classifier head is initialised (the Trainer seeds only later), so two runs
@@ -105,10 +114,12 @@ def train_and_predict(
     )
     train_start = time.monotonic()
     trainer.train(resume_from_checkpoint=True if job.resume else None)
+    trained_at = time.monotonic()
+    train_seconds = trained_at - train_start
     if plan is not None:
-        log.info("trained in %.1f min (planned %.1f)", (time.monotonic() - train_start) / 60,
-                 plan.train_minutes)  # fmt: skip
-    return Trained(trainer, encoder, predict_proba(trainer, datasets["test"]), splits, plan)
+        log.info("trained in %.1f min (planned %.1f)", train_seconds / 60, plan.train_minutes)
+    probs = predict_proba(trainer, datasets["test"])
+    return Trained(trainer, encoder, probs, splits, plan, train_seconds, trained_at)
 
 
 def budget_training(

@@ -145,7 +145,9 @@ def run(
     metrics: dict[str, Any] = {"torch": classification_metrics(test_labels, torch_probs)}
     log.info("test metrics (torch fp32): %s", metrics["torch"])
     if trained.plan is not None:
-        metrics["time_budget"] = trained.plan.to_dict()
+        metrics["time_budget"] = trained.plan.to_dict() | {
+            "train_minutes_measured": trained.train_seconds / 60
+        }
 
     bundle = work / "bundle"
     shutil.rmtree(bundle, ignore_errors=True)
@@ -190,6 +192,8 @@ def run(
 
     data_summary = splits.summary()
     training_args = {k: v for k, v in asdict(job).items() if k not in ("output", "progress")}
+    train_length, train_head = data_args.train_encoder_settings()  # the served window: encoder
+    training_args |= {"train_max_length": train_length, "train_head_tokens": train_head}
     manifest = Manifest(
         run_id=run_id,
         labels=labels,
@@ -259,8 +263,10 @@ def run(
         return 3
     log.info("latest.json now points at %s", run_id)
     if trained.plan is not None:
-        log.info("command took %.1f min of its %g min budget",
-                 (time.monotonic() - started) / 60, job.time_budget_minutes)  # fmt: skip
+        now, plan = time.monotonic(), trained.plan
+        log.info("command took %.1f min of its %g min budget (planned %.1f); after training "
+                 "%.1f min (planned %.1f)", (now - started) / 60, job.time_budget_minutes,
+                 plan.total_minutes, (now - trained.trained_at) / 60, plan.after_minutes)  # fmt: skip
     return 0
 
 

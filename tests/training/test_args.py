@@ -43,3 +43,10 @@ def test_sagemaker_environment_sets_paths(monkeypatch, tmp_path):
     assert data.dataset == str(tmp_path / "data")
     _, _, job = parse(["--output", "s3://bucket-x/models"])  # an explicit flag still wins
     assert job.output == "s3://bucket-x/models"
+
+
+def test_train_window_scales_its_head():
+    _, data, _ = parse(["--max_length", "256", "--head_tokens", "64", "--train_max_length", "128"])
+    assert data.train_encoder_settings() == (128, 32)
+    _, data, _ = parse(["--max_length", "256"])
+    assert data.train_encoder_settings() == (256, data.head_tokens)

@@ -161,6 +161,8 @@ def test_model_that_cannot_be_loaded_offline_names_the_embedded_default(tmp_path
         ),
         (["--time_budget_minutes", "0"], "--time_budget_minutes must be positive"),
         (["--parity_alpha", "1.5"], "--parity_alpha is a probability"),
+        (["--train_max_length", "96"], "would train on windows serving never reads"),
+        (["--train_max_length", "4"], "--train_max_length must be at least 8"),
     ],
 )
 def test_conflicting_or_invalid_flags(tmp_path, caplog, flags, message):

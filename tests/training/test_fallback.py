@@ -1,6 +1,7 @@
 """Through the real CLI: an int8 model that fails the parity gate never ships, the fp32 model it
 was quantized from does (and serving loads it); an export broken in both precisions publishes
-nothing; --time_budget_minutes sizes the training set before the Trainer is built."""
+nothing; --time_budget_minutes sizes the training set before the Trainer is built, from the
+training window (--train_max_length), while the bundle serves the full one."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ from tests.conftest import TINY_ARGS, run_cli
 _STEPS = TINY_ARGS.index("--max_steps")
 BUDGET_ARGS = [*TINY_ARGS[:_STEPS], *TINY_ARGS[_STEPS + 2 :], "--num_train_epochs", "1",
                "--max_agreement_loss", "0.02", "--max_accuracy_drop", "0.005"]  # fmt: skip
+
+
+# Half of TINY_ARGS' --max_length 48 (head 12): training reads 24 tokens (head 6).
+TRAIN_WINDOW = 24
+SECONDS_PER_TOKEN = 10 / 47
 
 
 def negate_logits(path: Path) -> Path:
@@ -50,7 +56,7 @@ def fp32_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         assert measured.train_seconds_per_token > 0 and measured.forward_seconds_per_token > 0
         # ...but the plan gets a fixed, slow speed (10 s a review): of a 10-minute budget it
         # must size the 400-review pool down to a few dozen, whatever this machine's load.
-        return budget.Speed(10 / 47, 1 / 470, measured.calibration_seconds)
+        return budget.Speed(SECONDS_PER_TOKEN, 1 / 470, measured.calibration_seconds)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(
@@ -60,6 +66,7 @@ def fp32_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         mp.setattr(budget, "FIXED_SECONDS", 0.0)
         mp.setattr(budget, "MIN_TRAIN_SAMPLES", 8)
         code = run_cli(*BUDGET_ARGS, "--max_train_samples", "400", "--time_budget_minutes", "10",
+                       "--train_max_length", str(TRAIN_WINDOW),
                        "--output", str(root / "models"), "--output_dir", str(root / "work"))  # fmt: skip
     assert code == 0
     return root / "models", root / "work"
@@ -110,6 +117,17 @@ def test_budget_sizes_the_training_set_and_the_schedule_runs_to_its_end(fp32_run
     state = json.loads(state_file.read_text())
     # The scheduler was built for the planned steps, and all of them ran.
     assert state["max_steps"] == state["global_step"] == plan["steps"]
+
+
+def test_training_reads_its_shorter_window_and_the_bundle_serves_the_full_one(fp32_run):
+    manifest = verify_bundle(resolve_local(fp32_run[0]))
+    assert manifest.encoder["max_length"] == 48 and manifest.encoder["head_tokens"] == 12
+    args = manifest.training_args
+    assert (args["train_max_length"], args["train_head_tokens"]) == (TRAIN_WINDOW, 6)
+    # The plan priced the reviews at the training window's length, not the served one's.
+    plan = manifest.metrics["time_budget"]
+    mean_tokens = 1 / (plan["reviews_per_second"] * SECONDS_PER_TOKEN)
+    assert 8 < mean_tokens <= TRAIN_WINDOW
 
 
 def test_an_export_broken_in_both_precisions_publishes_nothing(tmp_path, caplog, monkeypatch):
