@@ -7,7 +7,7 @@ SAM_CLI_VERSION := 1.170.0
 # sam would otherwise send telemetry and look for a newer release on every run.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: sam lambda-base test-image
+.PHONY: sam lambda-base test-image bench-image
 
 # Its own virtualenv: aws-sam-cli pins boto3, cfn-lint and more, which would clash with ours.
 $(SAM_STAMP):
@@ -21,4 +21,7 @@ lambda-base: $(SAM_STAMP) ## stand-in for public.ecr.aws/lambda/python:3.12 in t
 	tests/image/lambda-base/build.sh
 
 test-image: $(STAMP) $(SAM_STAMP) $(NODE_STAMP) ## build the Lambda image, run every event through it and `sam local`
-	tests/image/docker-engine.sh $(BIN)/python -m pytest -q -m image tests/image
+	BENCH_RECORD=$(BENCH_RECORD) tests/image/docker-engine.sh $(BIN)/python -m pytest -q -m image tests/image
+
+bench-image: ## make test-image, recording the image sizes and baked init into bench/results/lambda.json
+	$(MAKE) --no-print-directory test-image BENCH_RECORD=1

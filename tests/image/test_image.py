@@ -1,12 +1,15 @@
 """The deployable artifact: function/Dockerfile, unchanged, built on the Lambda Python base and run
 under the Lambda runtime in the image (emulator + awslambdaric), with every event in events/.
 
-make test-image     # engine + stand-in base + both builds + sam; sizes into bench/results/lambda.json
+make test-image     # engine + stand-in base + both builds + sam
+make bench-image    # the same, and its sizes and init time into bench/results/lambda.json
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import shlex
 from datetime import UTC, datetime
@@ -23,6 +26,7 @@ from tests.image.conftest import Container, image_mb, is_stand_in, run_id_of
 pytestmark = pytest.mark.image
 
 RESULTS = REPO / "bench" / "results" / "lambda.json"
+log = logging.getLogger(__name__)
 
 
 def flat(text: str) -> str:
@@ -135,7 +139,11 @@ def test_image_sizes(
 
 
 def record(figures: dict) -> None:
-    """Read-modify-write of the "image" entry in bench/results/lambda.json (other keys kept)."""
+    """Read-modify-write of the "image" entry in bench/results/lambda.json (other keys kept),
+    under `make bench-image` (BENCH_RECORD=1) only: a test run leaves the tracked file alone."""
+    if os.environ.get("BENCH_RECORD") != "1":
+        log.info("image figures (not recorded; make bench-image records them): %s", figures)
+        return
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     image = data.get("image", {})
     image.update(figures, measured=datetime.now(UTC).isoformat(timespec="seconds"))
