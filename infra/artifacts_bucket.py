@@ -7,6 +7,16 @@ from aws_cdk import aws_s3 as s3
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+# The wildcard actions bucket.grant_read_write puts in a role's policy, as cdk-nag's IAM5 rule
+# names them: a role granted read-write suppresses these, each for its own resources.
+READ_WRITE_GRANT_ACTIONS = (
+    "Action::s3:GetObject*",
+    "Action::s3:GetBucket*",
+    "Action::s3:List*",
+    "Action::s3:DeleteObject*",
+    "Action::s3:Abort*",
+)
+
 
 class ArtifactsBucket(Construct):
     """Versioned, encrypted, private, TLS-only; kept when the stack is deleted."""

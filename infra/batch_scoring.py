@@ -25,6 +25,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from function.batch.layout import INPUT_PREFIX, OUTPUT_PREFIX
+from infra.artifacts_bucket import READ_WRITE_GRANT_ACTIONS
 from infra.inference_function import grant_model_read, image_code, lambda_architecture
 
 BATCH_HANDLER = "function.batch.handler.handler"
@@ -209,11 +210,7 @@ class BatchScoring(Construct):
                     "role reads batch/in/*, writes batch/out/* and reads the model prefix, and "
                     "nothing else in the bucket.",
                     applies_to=[
-                        "Action::s3:GetObject*",
-                        "Action::s3:GetBucket*",
-                        "Action::s3:List*",
-                        "Action::s3:DeleteObject*",
-                        "Action::s3:Abort*",
+                        *READ_WRITE_GRANT_ACTIONS,
                         {
                             "regex": f"/^Resource::.*/({INPUT_PREFIX}|{OUTPUT_PREFIX}|{model_prefix}/)\\*$/"
                         },

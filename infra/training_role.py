@@ -8,6 +8,8 @@ from aws_cdk import aws_s3 as s3
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from infra.artifacts_bucket import READ_WRITE_GRANT_ACTIONS
+
 
 class TrainingRole(Construct):
     """Read/write on the artifacts bucket, its own job logs and metrics, and image pulls."""
@@ -70,11 +72,7 @@ class TrainingRole(Construct):
                     "and latest.json anywhere in the artifacts bucket, whose only purpose is this; "
                     "object keys are created at run time.",
                     applies_to=[
-                        "Action::s3:GetObject*",
-                        "Action::s3:GetBucket*",
-                        "Action::s3:List*",
-                        "Action::s3:DeleteObject*",
-                        "Action::s3:Abort*",
+                        *READ_WRITE_GRANT_ACTIONS,
                         {"regex": "/^Resource::<.*Bucket[0-9A-F]+\\.Arn>/\\*$/"},
                     ],
                 ),
