@@ -50,6 +50,12 @@ def _request_lines() -> Iterator[list[dict[str, object]]]:
         logger.removeHandler(handler)
 
 
+def _wait_for(lines: list[dict[str, object]], count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(lines) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def _top_scores(http: httpx.Client) -> list[float]:
     r = http.post("/predict", json={"text": TEXTS})
     assert r.status_code == 200, r.text
@@ -62,16 +68,20 @@ def _low_confidence_by_route(
     monkeypatch.setenv("CONFIDENCE_FLOOR", floor)
     settings = Settings(model_uri=str(bundle), model_cache_dir=tmp_path)
     assert settings.confidence_floor == float(floor)
-    with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as http:
+    with (
+        serve(create_app(settings)) as url,
+        httpx.Client(base_url=url, timeout=30) as http,
+        _request_lines() as lines,
+    ):
         scores = _top_scores(http)
-        with _request_lines() as lines:
-            for route in ROUTES:
-                assert http.post(route, json=_body(route)).status_code == 200
-            assert http.get("/health").status_code == 200
-            # The line is written after the response is sent: wait for the server thread.
-            deadline = time.monotonic() + 10
-            while len(lines) < len(ROUTES) + 1 and time.monotonic() < deadline:
-                time.sleep(0.02)
+        # Each line is written after its response is sent: wait for the server thread, so
+        # that this request's line is not taken for the next ones'.
+        _wait_for(lines, 1)
+        lines.clear()
+        for route in ROUTES:
+            assert http.post(route, json=_body(route)).status_code == 200
+        assert http.get("/health").status_code == 200
+        _wait_for(lines, len(ROUTES) + 1)
     assert [line["route"] for line in lines] == [
         "/predict", "/hf", "/models/{model_id:path}", "/health"
     ]  # fmt: skip
