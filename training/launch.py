@@ -27,11 +27,12 @@ from contract.s3_errors import explain
 from contract.storage import StorageError, check_writable, is_s3, parse_s3_uri, s3_client
 from training.args import ArgumentError, DataArguments, JobArguments, ModelArguments
 from training.args import parse as parse_training
+from training.job_image import JOB_REQUIREMENTS, REPO, dlc_uri, image_refusal, job_requirements
 from training.job_status import follow, sagemaker_client
+from training.launch_region import check_buckets, check_image_and_stack, stack_region
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
 ENTRY_POINT = "sagemaker_entry.py"
 GPU_FAMILIES = {"p3", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "g4dn", "g5", "g6", "g6e"}
 _ROLE_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
@@ -41,18 +42,24 @@ _IMAGE_RE = re.compile(
     r"(:[\w.-]{1,128}|@sha256:[0-9a-f]{64})$"
 )
 _JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-DLC_EXAMPLE = (
-    "763104351884.dkr.ecr.<region>.amazonaws.com/huggingface-pytorch-training:"
-    "2.5.1-transformers4.49.0-gpu-py311-cu124-ubuntu22.04"
-)
+DLC_EXAMPLE = dlc_uri("<region>")
 
-
-# The IAM actions each step needs, for the message when they are missing.
-LAUNCH_PERMISSIONS = (
-    "s3:PutObject on the bucket, sagemaker:DescribeTrainingJob, sagemaker:CreateTrainingJob "
-    "and iam:PassRole on the job's role"
+# The IAM actions launch and --wait call, as docs/gpu-training.md lists them for the person who
+# launches (tests/training/test_launch_permissions.py checks them against the boto3 calls of
+# launch and --wait, and runs both under IAM with exactly these).
+LAUNCH_ACTIONS = (
+    "s3:GetBucketLocation",  # one region: the buckets' (training/launch_region.py)
+    "s3:PutObject",  # the write probe, the code upload
+    "s3:DeleteObject",  # the write probe; the code again when SageMaker refuses the job
+    "sagemaker:DescribeTrainingJob",  # is the job name free?
+    "sagemaker:CreateTrainingJob",
+    "sagemaker:AddTags",  # CreateTrainingJob with Tags needs it too
+    "iam:PassRole",  # on the job's role: CreateTrainingJob hands it to SageMaker
 )
-FOLLOW_PERMISSIONS = "sagemaker:DescribeTrainingJob, logs:DescribeLogStreams and logs:GetLogEvents"
+FOLLOW_ACTIONS = ("sagemaker:DescribeTrainingJob", "logs:DescribeLogStreams", "logs:GetLogEvents")
+# For the messages when they are missing.
+LAUNCH_PERMISSIONS = ", ".join(LAUNCH_ACTIONS[:-1]) + " and iam:PassRole on the job's role"
+FOLLOW_PERMISSIONS = ", ".join(FOLLOW_ACTIONS[:-1]) + " and " + FOLLOW_ACTIONS[-1]
 
 
 class LaunchError(Exception):
@@ -229,20 +236,18 @@ def resolve_target(launch: LaunchArguments, hyperparameters: dict[str, str]) -> 
         )
     if match.group(1) not in GPU_FAMILIES:
         log.warning("%s has no GPU: the job will train on CPUs, slowly", launch.instance_type)
-    image = _IMAGE_RE.match(launch.image_uri)
-    if not image:
+    if not _IMAGE_RE.match(launch.image_uri):
         raise ArgumentError(
             f"--image_uri {launch.image_uri!r} is not an ECR image URI with a tag; "
             f"e.g. {DLC_EXAMPLE}"
         )
-    region = launch.region or boto3.session.Session().region_name
+    refusal = image_refusal(launch.image_uri)
+    if refusal:
+        raise ArgumentError(refusal)
+    region = launch.region or boto3.session.Session().region_name or stack_region(outputs)
     if not region:
         raise ArgumentError("no AWS region: pass --region or set AWS_REGION")
-    if image.group(1) != region:
-        raise ArgumentError(
-            f"--image_uri is in {image.group(1)} but the job runs in {region}: SageMaker pulls "
-            f"training images from its own region; use {DLC_EXAMPLE.replace('<region>', region)}"
-        )
+    check_image_and_stack(region, launch.image_uri, launch.stack_name, outputs)
     if launch.volume_size_gb < 1 or launch.max_runtime_hours <= 0 or launch.poll_seconds <= 0:
         raise ArgumentError(
             "--volume_size_gb, --max_runtime_hours and --poll_seconds must be positive"
@@ -277,27 +282,19 @@ def stack_outputs(path: str, stack_name: str) -> dict[str, str]:
 # ---------------------------------------------------------------- the job
 
 
-def requirements() -> str:
-    """The training extra plus the shared contract's dependencies, minus torch (the image's CUDA
-    build stays; the pinned one is a CPU wheel)."""
+def package_source(dest: Path) -> Path:
+    """sourcedir.tar.gz: contract/, training/, the entry point and the job's requirements at the
+    top (training/job_image.py)."""
     try:
-        project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+        body = job_requirements().encode()
     except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
         raise LaunchError(f"launch runs from a checkout of the repository: {exc}") from exc
-    wanted = [*project["dependencies"], *project["optional-dependencies"]["training"]]
-    kept = [r for r in wanted if re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0] != "torch"]
-    return "\n".join(kept) + "\n"
-
-
-def package_source(dest: Path) -> Path:
-    """sourcedir.tar.gz: contract/, training/, the entry point and requirements.txt at the top."""
     with tarfile.open(dest, "w:gz") as tar:
         for package in ("contract", "training"):
             for path in sorted((REPO / package).rglob("*.py")):
                 tar.add(path, arcname=path.relative_to(REPO).as_posix())
         tar.add(REPO / "training" / ENTRY_POINT, arcname=ENTRY_POINT)
-        body = requirements().encode()
-        info = tarfile.TarInfo("requirements.txt")
+        info = tarfile.TarInfo(JOB_REQUIREMENTS)
         info.size, info.mtime, info.mode = len(body), int(time.time()), 0o644
         with tempfile.TemporaryFile() as fh:
             fh.write(body)
@@ -373,6 +370,11 @@ def launch(launch_args: LaunchArguments, hyperparameters: dict[str, str]) -> Tar
 
     check_training_flags(hyperparameters)
     target = resolve_target(launch_args, hyperparameters)
+    buckets = {target.bucket: "the artifacts bucket"}
+    buckets.setdefault(parse_s3_uri(target.output).bucket, "--output")
+    if launch_args.train_data:
+        buckets.setdefault(parse_s3_uri(launch_args.train_data).bucket, "--train_data")
+    check_buckets(target.region, buckets, s3_client())
     check_writable(f"s3://{target.bucket}/code")  # an unreachable bucket fails before the job
     sagemaker = sagemaker_client(target.region)
     if job_exists(sagemaker, target.job_name):
