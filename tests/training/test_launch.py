@@ -22,7 +22,7 @@ from tests.conftest import REPO, run_cli
 from training.args import DataArguments, JobArguments, ModelArguments
 from training.job_image import JOB_REQUIREMENTS, dlc_uri
 from training.job_status import LOG_GROUP
-from training.launch import LaunchArguments
+from training.launch_args import LaunchArguments
 
 ROLE = "arn:aws:iam::123456789012:role/SentimentApi-TrainingRole"
 IMAGE = dlc_uri("us-east-1")

@@ -19,7 +19,7 @@ from tests.aws_auth import iam_enforced, user_with
 from tests.conftest import REPO, run_cli
 from tests.training.test_aws_errors import use_credentials
 from tests.training.test_launch import IMAGE, ROLE, training_jobs
-from training import job_status, launch, launch_region
+from training import job_status, launch, launch_args, launch_region
 from training.launch import FOLLOW_ACTIONS, LAUNCH_ACTIONS
 
 DOCUMENTED = set(LAUNCH_ACTIONS) | set(FOLLOW_ACTIONS)
@@ -42,7 +42,7 @@ def actions_by_method() -> dict[str, set[str]]:
 def called_actions() -> dict[str, set[str]]:
     """{method called: its IAM actions} for every AWS call in launch, --wait and the write probe."""
     by_method = actions_by_method()
-    sources = [inspect.getsource(m) for m in (launch, job_status, launch_region)]
+    sources = [inspect.getsource(m) for m in (launch, launch_args, job_status, launch_region)]
     sources.append(inspect.getsource(storage.check_writable))
     found: dict[str, set[str]] = {}
     for source in sources:
