@@ -49,8 +49,8 @@ CALIBRATION_QUANTILES = (0.3, 0.6, 0.9)
 # timed steps do too, so that they cost what a training step costs.
 MAX_GRAD_NORM = 1.0
 # The estimate times one step of the median-length batch, after an untimed warm-up step on a
-# few of its reviews: the budget's probe (four full steps) costs twice as long, and timing a
-# batch of 4 instead read 1.7x the time per token of a batch of 16 (512 tokens, 2 vCPUs).
+# few of its reviews: half the budget's probe (four full steps), and a full batch, because a
+# smaller one overstates the time per token on a CPU.
 ESTIMATE_QUANTILE = 0.5
 ESTIMATE_WARMUP_REVIEWS = 4
 # A run estimated longer than this on a CPU is pointed at the quick profile, a budget, or a GPU.
