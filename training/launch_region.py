@@ -48,24 +48,25 @@ def bucket_region(client: Any, bucket: str) -> str:
     return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, constraint)
 
 
+def mismatch(what: str, where: str, region: str, why_and_fix: str) -> ArgumentError:
+    """The one form of every refusal here: both regions, why they must agree, what to change."""
+    return ArgumentError(f"{what} is in {where} but the job runs in {region}: {why_and_fix}")
+
+
 def check_image_and_stack(region: str, image_uri: str, stack: str, outputs: dict[str, str]) -> None:
     """The offline half: the image's region (its URI) and the stack's (its outputs)."""
     image = image_region(image_uri)
     if image is not None and image != region:
-        raise ArgumentError(
-            f"--image_uri is in {image} but the job runs in {region}: SageMaker pulls training "
-            f"images from its own region; use the same image from {region} "
-            f"({image_uri.replace(f'.{image}.', f'.{region}.', 1)}) or run the job in {image} "
-            f"(--region {image})"
-        )
+        same_image = image_uri.replace(f".{image}.", f".{region}.", 1)
+        raise mismatch("--image_uri", image, region, "SageMaker pulls training images from its "
+                       f"own region; use the same image from {region} ({same_image}) or run "
+                       f"the job in {image} (--region {image})")  # fmt: skip
     deployed = stack_region(outputs)
     if deployed is not None and deployed != region:
-        raise ArgumentError(
-            f"the stack {stack} (--stack_outputs) is in {deployed} but the job runs in "
-            f"{region}: its training role writes the job's logs only in {deployed}, and its "
-            f"bucket is there. Run the job in {deployed} (--region {deployed}, or export "
-            f"AWS_REGION={deployed} as docs/deploy.md does)"
-        )
+        raise mismatch(f"the stack {stack} (--stack_outputs)", deployed, region, "its training "
+                       f"role writes the job's logs only in {deployed}, and its bucket is there. "
+                       f"Run the job in {deployed} (--region {deployed}, or export "
+                       f"AWS_REGION={deployed} as docs/deploy.md does)")  # fmt: skip
 
 
 def check_buckets(region: str, buckets: dict[str, str], client: Any) -> None:
@@ -74,9 +75,7 @@ def check_buckets(region: str, buckets: dict[str, str], client: Any) -> None:
     for bucket, flag in buckets.items():
         where = bucket_region(client, bucket)
         if where != region:
-            raise ArgumentError(
-                f"s3://{bucket} ({flag}) is in {where} but the job runs in {region}: SageMaker "
-                "reads a job's input only from its own region, and the job's code, output and "
-                f"bundle go there too. Run the job in {where} (--region {where}) or use a bucket "
-                f"in {region}"
-            )
+            raise mismatch(f"s3://{bucket} ({flag})", where, region, "SageMaker reads a job's "
+                           "input only from its own region, and the job's code, output and "
+                           f"bundle go there too. Run the job in {where} (--region {where}) or "
+                           f"use a bucket in {region}")  # fmt: skip
