@@ -35,9 +35,9 @@ DLC_EXAMPLE = dlc_uri("<region>")
 class LaunchArguments:
     image_uri: str = field(
         metadata={
-            "help": "Training image (ECR, in the job's region) with Python >= 3.11, PyTorch and "
-            f"CUDA, e.g. the Hugging Face PyTorch training DLC {DLC_EXAMPLE}. "
-            "docs/gpu-training.md lists images per region."
+            "help": "Training image (ECR, in the job's region) with Python >= 3.11, PyTorch >= 2.6 "
+            f"with CUDA, e.g. the Hugging Face PyTorch training DLC {DLC_EXAMPLE}. "
+            "docs/gpu-training.md lists the images and what they ship."
         }
     )
     stack_outputs: str | None = field(
