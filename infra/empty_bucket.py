@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from infra.aws_clients import client as aws_client
 from infra.deploy import REPO, DeployError, read_config
 from infra.outputs import describe_stack, stack_outputs
 
@@ -64,7 +65,6 @@ def deployed_with(bucket: str, stack_name: str, cloudformation: Any) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     logging.basicConfig(level=logging.INFO, format="empty-bucket: %(message)s")
@@ -78,10 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.yes:
         log.error("this deletes every version of every object in s3://%s: pass --yes", args.bucket)
         return 2
-    s3 = boto3.client("s3")
+    s3 = aws_client("s3")
     try:
         stack_name = read_config(args.cdk_json).stack_name
-        if deployed_with(args.bucket, stack_name, boto3.client("cloudformation")):
+        if deployed_with(args.bucket, stack_name, aws_client("cloudformation")):
             raise EmptyBucketError(
                 f"s3://{args.bucket} is the artifacts bucket of {stack_name}, which is still "
                 "deployed: `make destroy` first (the bucket is kept), then empty it"

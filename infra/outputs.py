@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from infra.aws_clients import client as aws_client
+
 REPO = Path(__file__).resolve().parent.parent
 OUTPUTS_FILE = REPO / "cdk.out" / "outputs.json"
 # Statuses in which the stack, for a deploy, is not there: never created, gone, or a failed
@@ -29,10 +31,9 @@ class OutputsError(Exception):
 
 def describe_stack(stack_name: str, client: Any = None) -> dict[str, Any] | None:
     """CloudFormation's description of the deployed stack, or None when none is deployed."""
-    import boto3
     from botocore.exceptions import ClientError
 
-    client = client or boto3.client("cloudformation")
+    client = client or aws_client("cloudformation")
     try:
         stacks = client.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as exc:

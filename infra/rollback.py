@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from infra.aws_clients import client as aws_client
 from infra.inference_function import LIVE_ALIAS
 
 log = logging.getLogger("release")
@@ -78,9 +79,7 @@ def rollback(function_name: str, *, to: str | None, batch_function_name: str | N
     """Moves the API's `live` alias, and the batch function's to the same run, back to the
     chosen earlier version; returns (API version, run id). Both targets are found before
     either alias moves, so a batch function without that run leaves both where they were."""
-    import boto3
-
-    client = client or boto3.client("lambda")
+    client = client or aws_client("lambda")
     current, runs = _alias_and_runs(client, function_name)
     target = _choose(function_name, int(current), runs, to)
     run_id = runs[target]

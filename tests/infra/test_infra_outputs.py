@@ -44,3 +44,23 @@ def test_no_deployed_stack_is_an_error_that_says_so(
     assert main(["--cdk-json", str(CDK_JSON), "--file", str(target)]) == 2
     assert "stack SentimentApi is not deployed in this account and region" in caplog.text
     assert not target.exists()
+
+
+def test_aws_region_picks_the_stack_as_the_aws_and_cdk_clis_do(
+    s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runbook exports AWS_REGION only; botocore alone would ignore it (it reads
+    AWS_DEFAULT_REGION, us-east-1 here) and find no stack."""
+    import boto3
+
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    template = {"Resources": {"Stand": {"Type": "AWS::SNS::Topic"}},
+                "Outputs": {"AuthMode": {"Value": "iam"}}}  # fmt: skip
+    cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
+    cloudformation.create_stack(StackName="SentimentApi", TemplateBody=json.dumps(template))
+    target = tmp_path / "outputs.json"
+    try:
+        assert main(["--cdk-json", str(CDK_JSON), "--file", str(target)]) == 0
+    finally:
+        cloudformation.delete_stack(StackName="SentimentApi")
+    assert json.loads(target.read_text()) == {"SentimentApi": {"AuthMode": "iam"}}
