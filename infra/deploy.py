@@ -16,7 +16,6 @@ Exit codes: 0 deployed (or checked), 2 refused, 1 the deploy ran and failed.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import subprocess
@@ -25,8 +24,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from infra.cli import CommandError, CommandFailed, read_config, run_command
 from infra.config import GUARDED, ServiceConfig
-from infra.context import ConfigError, MappingContext
 from infra.deploy_role import deploy_role_stack_name
 from infra.outputs import OUTPUTS_FILE, describe_stack, stack_outputs
 
@@ -35,22 +34,12 @@ APPROVALS = ("never", "any-change", "broadening")
 log = logging.getLogger("infra.deploy")
 
 
-class DeployError(Exception):
+class DeployError(CommandError):
     """A deploy that must not go ahead; the message says why and what to do."""
 
 
-class DeployFailed(DeployError):
+class DeployFailed(CommandFailed):
     """`cdk deploy` ran and failed (a canary that CodeDeploy rolled back ends this way too)."""
-
-
-def read_config(cdk_json: Path) -> ServiceConfig:
-    try:
-        context = json.loads(cdk_json.read_text())["context"]
-        return ServiceConfig.from_context(MappingContext(context))
-    except (OSError, ValueError, KeyError) as exc:
-        raise DeployError(f"cannot read {cdk_json}: {exc}; run from the repository root") from exc
-    except ConfigError as exc:
-        raise DeployError(f"{cdk_json} does not synthesize: {exc}") from exc
 
 
 def setting_changes(config: ServiceConfig, deployed: dict[str, str]) -> dict[str, str]:
@@ -135,31 +124,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     logging.basicConfig(level=logging.INFO, format="deploy: %(message)s")
     args = parse_args(argv)
-    try:
-        if args.deploy_role:
-            config = read_config(args.cdk_json)
-            if not config.github_repository:
-                raise DeployError('set "githubRepository": "<owner>/<name>" in cdk.json first')
-            cdk_deploy(deploy_role_stack_name(config.stack_name), cwd=args.cdk_json.parent,
-                       require_approval=args.require_approval,
-                       outputs_file=OUTPUTS_FILE.with_name("deploy-role-outputs.json"))  # fmt: skip
-        else:
+
+    def run() -> None:
+        if not args.deploy_role:
             deploy(args.cdk_json, allow=args.allow_change, require_approval=args.require_approval,
                    check_only=args.check)  # fmt: skip
-    except DeployFailed as exc:
-        log.error("%s", exc)
-        return 1
-    except DeployError as exc:
-        log.error("%s", exc)
-        return 2
-    except (BotoCoreError, ClientError) as exc:
-        log.error("AWS refused: %s; check the credentials and AWS_REGION", exc)
-        return 2
-    return 0
+            return
+        config = read_config(args.cdk_json)
+        if not config.github_repository:
+            raise DeployError('set "githubRepository": "<owner>/<name>" in cdk.json first')
+        cdk_deploy(deploy_role_stack_name(config.stack_name), cwd=args.cdk_json.parent,
+                   require_approval=args.require_approval,
+                   outputs_file=OUTPUTS_FILE.with_name("deploy-role-outputs.json"))  # fmt: skip
+
+    return run_command(run, log, check="the credentials and AWS_REGION")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from infra.aws_clients import client as aws_client
-from infra.deploy import REPO, DeployError, read_config
+from infra.cli import CommandError, CommandFailed, read_config, run_command
+from infra.deploy import REPO
 from infra.outputs import describe_stack, stack_outputs
 
 # DeleteObjects takes at most this many keys a call, and ListObjectVersions returns at most
@@ -25,8 +26,8 @@ PAGE = 1000
 log = logging.getLogger("infra.empty_bucket")
 
 
-class EmptyBucketError(Exception):
-    """The bucket was not (or not wholly) emptied; the message says what is left and why."""
+class EmptyBucketError(CommandFailed):
+    """The bucket was not wholly emptied; the message says what is left and why."""
 
 
 def _first_page(client: Any, bucket: str) -> list[dict[str, str]]:
@@ -65,8 +66,6 @@ def deployed_with(bucket: str, stack_name: str, cloudformation: Any) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     logging.basicConfig(level=logging.INFO, format="empty-bucket: %(message)s")
     parser = argparse.ArgumentParser(prog="python -m infra.empty_bucket", description=__doc__)
     parser.add_argument("bucket", help="the ArtifactsBucketName of a destroyed stack")
@@ -78,29 +77,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.yes:
         log.error("this deletes every version of every object in s3://%s: pass --yes", args.bucket)
         return 2
-    s3 = aws_client("s3")
-    try:
+
+    def run() -> None:
         stack_name = read_config(args.cdk_json).stack_name
         if deployed_with(args.bucket, stack_name, aws_client("cloudformation")):
-            raise EmptyBucketError(
+            raise CommandError(
                 f"s3://{args.bucket} is the artifacts bucket of {stack_name}, which is still "
                 "deployed: `make destroy` first (the bucket is kept), then empty it"
             )
+        s3 = aws_client("s3")
         count = empty_bucket(s3, args.bucket)
         log.info("s3://%s is empty (%d versions and delete markers deleted)", args.bucket, count)
         if args.delete_bucket:
             s3.delete_bucket(Bucket=args.bucket)
             log.info("deleted the bucket %s", args.bucket)
-    except EmptyBucketError as exc:
-        log.error("%s", exc)
-        return 1
-    except DeployError as exc:
-        log.error("%s", exc)
-        return 2
-    except (BotoCoreError, ClientError) as exc:
-        log.error("AWS refused: %s; check the bucket name, credentials and AWS_REGION", exc)
-        return 2
-    return 0
+
+    return run_command(run, log, check="the bucket name, the credentials and AWS_REGION")
 
 
 if __name__ == "__main__":

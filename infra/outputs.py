@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.aws_clients import client as aws_client
+from infra.cli import CommandError, read_config, run_command
 
 REPO = Path(__file__).resolve().parent.parent
 OUTPUTS_FILE = REPO / "cdk.out" / "outputs.json"
@@ -25,7 +26,7 @@ NOT_DEPLOYED = {"DELETE_COMPLETE", "REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE"}
 log = logging.getLogger("infra.outputs")
 
 
-class OutputsError(Exception):
+class OutputsError(CommandError):
     """No outputs to be had; the message says why and what to run."""
 
 
@@ -84,27 +85,16 @@ def load_outputs(path: Path, stack_name: str, client: Any = None) -> dict[str, s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from infra.config import ServiceConfig
-    from infra.context import ConfigError, MappingContext
-
     logging.basicConfig(level=logging.INFO, format="outputs: %(message)s")
     parser = argparse.ArgumentParser(prog="python -m infra.outputs", description=__doc__)
     parser.add_argument("--file", type=Path, default=OUTPUTS_FILE)
     parser.add_argument("--cdk-json", type=Path, default=REPO / "cdk.json")
     args = parser.parse_args(argv)
-    try:
-        context = json.loads(args.cdk_json.read_text())["context"]
-        stack_name = ServiceConfig.from_context(MappingContext(context)).stack_name
-        fetch_outputs(args.file, stack_name)
-    except (OSError, ValueError, KeyError, ConfigError, OutputsError) as exc:
-        log.error("%s", exc)
-        return 2
-    except (BotoCoreError, ClientError) as exc:
-        log.error("AWS refused: %s; check the credentials and AWS_REGION", exc)
-        return 2
-    return 0
+    return run_command(
+        lambda: fetch_outputs(args.file, read_config(args.cdk_json).stack_name),
+        log,
+        check="the credentials and AWS_REGION",
+    )
 
 
 if __name__ == "__main__":

@@ -30,25 +30,19 @@ from typing import Any
 
 from contract.bundle import BundleError, read_manifest
 from contract.storage import StorageError, fetch_bundle
+from infra.cli import CommandError, read_config, run_command
 from infra.config import ServiceConfig
 from infra.context import ConfigError, MappingContext
-from infra.deploy import (
-    APPROVALS,
-    DeployError,
-    DeployFailed,
-    cdk_deploy,
-    check_deployed,
-    read_config,
-)
-from infra.outputs import OUTPUTS_FILE, OutputsError, load_outputs
-from infra.rollback import RollbackError, rollback
+from infra.deploy import APPROVALS, DeployFailed, cdk_deploy, check_deployed
+from infra.outputs import OUTPUTS_FILE, load_outputs
+from infra.rollback import rollback
 
 log = logging.getLogger("release")
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SHIFT = "Canary10Percent5Minutes"
 
 
-class ReleaseError(Exception):
+class ReleaseError(CommandError):
     """A release that must not go ahead; the message says why and what to do."""
 
 
@@ -135,18 +129,9 @@ def promote(run_id: str, *, bucket: str | None, cdk_json: Path, traffic_shift: s
     return uri
 
 
-def _aws_errors() -> tuple[type[BaseException], ...]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return (BotoCoreError, ClientError)
-
-
 def _outputs(outputs: Path, cdk_json: Path) -> dict[str, str]:
     """The stack's outputs from `outputs`, re-created from the deployed stack when missing."""
-    try:
-        return load_outputs(outputs, read_config(cdk_json).stack_name)
-    except OutputsError as exc:
-        raise ReleaseError(str(exc)) from exc
+    return load_outputs(outputs, read_config(cdk_json).stack_name)
 
 
 def _rollback_targets(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -197,7 +182,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="release: %(message)s")
     args = parse_args(argv)
-    try:
+
+    def run() -> None:
         if args.verb == "promote":
             bucket = args.bucket
             if not bucket and read_config(args.cdk_json).model_location.bucket is None:
@@ -205,28 +191,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             promote(args.run_id, bucket=bucket, cdk_json=args.cdk_json,
                     traffic_shift=args.traffic_shift, deploy=args.deploy,
                     require_approval=args.require_approval)  # fmt: skip
-        else:
-            name, batch = _rollback_targets(args)
-            _, run_id = rollback(name, to=args.to, batch_function_name=batch,
-                                 api_only=args.api_only)  # fmt: skip
-            if not args.no_pin:
-                document, _ = pin(args.cdk_json, run_id, None)
-                write_cdk_json(args.cdk_json, document)
-                log.info("pinned run %s in %s: commit it so the next deploy keeps serving it",
-                         run_id, args.cdk_json)  # fmt: skip
-    except DeployFailed as exc:
-        log.error("%s", exc)
-        return 1
-    except DeployError as exc:
-        log.error("%s", exc)
-        return 2
-    except _aws_errors() as exc:
-        log.error("AWS refused: %s; check the credentials, AWS_REGION and the function name", exc)
-        return 2
-    except (ReleaseError, RollbackError) as exc:
-        log.error("%s", exc)
-        return 2
-    return 0
+            return
+        name, batch = _rollback_targets(args)
+        _, run_id = rollback(name, to=args.to, batch_function_name=batch, api_only=args.api_only)
+        if not args.no_pin:
+            document, _ = pin(args.cdk_json, run_id, None)
+            write_cdk_json(args.cdk_json, document)
+            log.info("pinned run %s in %s: commit it so the next deploy keeps serving it",
+                     run_id, args.cdk_json)  # fmt: skip
+
+    return run_command(run, log, check="the credentials, AWS_REGION and the function name")
 
 
 if __name__ == "__main__":

@@ -11,13 +11,14 @@ import logging
 from typing import Any
 
 from infra.aws_clients import client as aws_client
+from infra.cli import CommandError
 from infra.inference_function import LIVE_ALIAS
 
 log = logging.getLogger("release")
 RUN_PREFIX = "run "  # a version's description: "run <run-id>" (infra/stack.py)
 
 
-class RollbackError(Exception):
+class RollbackError(CommandError):
     """A rollback that must not go ahead; the message says why and what to do."""
 
 

@@ -45,4 +45,4 @@ outputs: $(STAMP) ## re-create cdk.out/outputs.json from the deployed stack
 	$(BIN)/python -m infra.outputs
 
 destroy: $(NODE_STAMP) $(STAMP) ## cdk destroy the stack (the artifacts bucket is kept; docs/deploy.md)
-	PATH="$(abspath $(BIN)):$$PATH" $(CDK) destroy --no-notices $$($(BIN)/python -c 'from infra.deploy import read_config, REPO; print(read_config(REPO / "cdk.json").stack_name)')
+	PATH="$(abspath $(BIN)):$$PATH" $(CDK) destroy --no-notices $$($(BIN)/python -c 'from pathlib import Path; from infra.cli import read_config; print(read_config(Path("cdk.json")).stack_name)')

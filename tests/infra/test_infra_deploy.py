@@ -127,12 +127,3 @@ def test_a_bad_cdk_json_is_refused_with_the_key(cdk_json: Path, caplog: pytest.L
     set_context(cdk_json, authMode="apikey")
     assert main(["--cdk-json", str(cdk_json), "--check"]) == 2
     assert "'authMode' is 'apikey': expected one of none, apiKey, iam" in caplog.text
-
-
-def test_the_runbook_deploys_only_through_the_guarded_entry_point() -> None:
-    """A plain `cdk deploy` skips the check, so no command the runbook gives is one."""
-    text = (CDK_JSON.parent / "docs" / "deploy.md").read_text()
-    blocks = text.split("```")[1::2]  # the fenced code blocks
-    commands = [line for block in blocks for line in block.splitlines()]
-    assert not [line for line in commands if "cdk deploy" in line]
-    assert any(line.startswith("make deploy") for line in commands)

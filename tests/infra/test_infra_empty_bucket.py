@@ -58,7 +58,7 @@ def test_the_bucket_of_a_deployed_stack_is_refused(
     cloudformation = boto3.client("cloudformation")
     cloudformation.create_stack(StackName="SentimentApi", TemplateBody=json.dumps(template))
     try:
-        assert main([bucket, "--yes", "--cdk-json", str(CDK_JSON)]) == 1
+        assert main([bucket, "--yes", "--cdk-json", str(CDK_JSON)]) == 2
     finally:
         cloudformation.delete_stack(StackName="SentimentApi")
     assert "is the artifacts bucket of SentimentApi, which is still deployed" in caplog.text
