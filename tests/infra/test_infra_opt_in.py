@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Annotations, Match
 
 from infra.context import ConfigError
 from tests.infra.test_infra_config import config
@@ -108,6 +109,11 @@ def test_an_existing_web_acl_is_attached_not_made(synth: Any) -> None:
     attached.template.resource_count_is("AWS::WAFv2::WebACL", 0)
     association = attached.one("AWS::WAFv2::WebACLAssociation")["Properties"]
     assert association["WebACLArn"] == WEB_ACL_ARN
+    # cdk-nag's APIG3 (a web ACL on the stage) holds without the suppression webAcl=off needs.
+    findings = Annotations.from_stack(attached.stack).find_error(
+        "*", Match.string_like_regexp("AwsSolutions-.*")
+    )
+    assert findings == [], [f.entry.data for f in findings]
     with pytest.raises(ConfigError, match="'webAcl' is 'on': expected off, managed, or"):
         config(webAcl="on")
 
