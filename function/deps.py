@@ -8,8 +8,7 @@ from fastapi import Depends, Request
 
 from function.config import Settings
 from function.errors import ApiError
-from function.loader import ModelState
-from function.predictor import Predictor
+from function.loader import ModelState, Predictor
 
 
 def app_settings(request: Request) -> Settings:

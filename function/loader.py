@@ -2,23 +2,59 @@
 
 A bundle that cannot be fetched or fails verification, or an environment the settings refuse, is
 never served: the app still starts, `/health` reports the reason and predictions answer 503 with it.
+
+Torch-free on purpose: onnxruntime + tokenizers start several times faster than torch +
+transformers (README, "Measured"), and a Lambda cold start pays that on every new container.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
-from contract.bundle import BundleError, read_manifest
+from contract.bundle import BundleError, Manifest, read_manifest
+from contract.predictor import Classified, OnnxClassifier
 from contract.storage import StorageError, fetch_bundle
 from function.config import Settings
-from function.predictor import Predictor
 
 log = logging.getLogger(__name__)
 
 NO_MODEL_URI = "MODEL_URI is not set; point it at a bundle directory or an s3:// run or latest.json"
+
+
+class Predictor:
+    """A verified bundle as requests see it: its `OnnxClassifier` (the code the training job's
+    parity gate checks, one run at a time) and what the manifest says about it."""
+
+    def __init__(self, bundle_dir: Path, manifest: Manifest, threads: int) -> None:
+        self.manifest = manifest
+        self.threads = threads
+        self.classifier = OnnxClassifier.from_bundle(bundle_dir, manifest, threads=threads)
+        self.labels = self.classifier.labels
+
+    @property
+    def version(self) -> str:
+        return self.manifest.run_id
+
+    @property
+    def precision(self) -> str:
+        """int8, or fp32 when int8 failed the parity gate (the manifest's model_file is loaded)."""
+        return self.manifest.precision
+
+    @property
+    def temperature(self) -> float:
+        return self.classifier.temperature
+
+    def run(
+        self, texts: Sequence[str], strategy: str | None = None, max_windows: int | None = None
+    ) -> Classified:
+        """`strategy` None reads as the bundle says; raises contract.encoder.WindowLimitError,
+        before any model work, when the texts need more than `max_windows` windows."""
+        return self.classifier.classify(texts, strategy, max_windows=max_windows)
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,15 @@ def grant_model_read(role: iam.IRole, bucket: s3.IBucket, prefix: str) -> None:
     )
 
 
+def retained_versions(description: str | None) -> lambda_.VersionOptions:
+    """Each published version is kept when the next one replaces it, so `infra.release rollback`
+    has an earlier run to move the alias back to. aws-cdk-lib's VersionOptions.removal_policy
+    defaults to DESTROY (the Version gets no DeletionPolicy), and CloudFormation deletes a
+    resource dropped from the template, so every deploy would delete the version before it.
+    Retained versions still go with the stack: deleting a function deletes all its versions."""
+    return lambda_.VersionOptions(description=description, removal_policy=RemovalPolicy.RETAIN)
+
+
 class InferenceFunction(Construct):
     """A DockerImageFunction that may read `<model bucket>/<model prefix>/*` and nothing else."""
 
@@ -128,10 +137,7 @@ class InferenceFunction(Construct):
             environment=environment,
             role=self.role,
             log_group=self.log_group,
-            # Versions are kept (the default) so that a rollback can move the alias back to one.
-            current_version_options=lambda_.VersionOptions(description=version_description)
-            if version_description
-            else None,
+            current_version_options=retained_versions(version_description),
         )
         cfn_function = self.function.node.default_child
         cfn_function.override_logical_id(FUNCTION_LOGICAL_ID)

@@ -9,9 +9,10 @@ from typing import Any
 from fastapi import Request, Response
 
 from contract.encoder import WindowLimitError
+from contract.predictor import Classified
 from function.config import Settings
 from function.errors import ApiError
-from function.predictor import BatchOutput, Predictor
+from function.loader import Predictor
 from function.schemas import ErrorBody
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -29,7 +30,7 @@ def run_timed(
     response: Response,
     settings: Settings,
     strategy: str | None = None,
-) -> BatchOutput:
+) -> Classified:
     """Runs the batch under `strategy` (None: the server's default) and reports where time
     went, in headers and in the request log."""
     default = settings.long_text_strategy

@@ -68,6 +68,21 @@ RELEASE: dict[str, Any] = {
     "trafficShift": "Canary10Percent5Minutes",
 }
 
+# Every opt-in at once: a custom domain with its Route 53 record, a web ACL made here, two API
+# keys (a rotation in progress), the GitHub deploy role's stack, other lifecycle days.
+EDGE: dict[str, Any] = {
+    "authMode": "apiKey",
+    "apiKeys": '["ApiKey","ApiKey2027a"]',
+    "domainName": "api.example.com",
+    "certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f",
+    "hostedZoneId": "Z0123456789ABCDEFGHIJ",
+    "webAcl": "managed",
+    "webAclRateLimit": 500,
+    "githubRepository": "example-org/sentiment-api",
+    "jobFilesDays": 7,
+    "batchOutputDays": "null",
+}
+
 
 def cdk_json_context() -> dict[str, Any]:
     return json.loads(CDK_JSON.read_text())["context"]
@@ -156,3 +171,8 @@ def no_api_logs(synth: Callable[[dict[str, Any]], Synth]) -> Synth:
 @pytest.fixture(scope="session")
 def release(synth: Callable[[dict[str, Any]], Synth]) -> Synth:
     return synth(RELEASE)
+
+
+@pytest.fixture(scope="session")
+def edge(synth: Callable[[dict[str, Any]], Synth]) -> Synth:
+    return synth(EDGE)
