@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import secrets
 from dataclasses import dataclass, field, fields
@@ -43,9 +44,9 @@ class LaunchArguments:
     stack_outputs: str | None = field(
         default=None,
         metadata={
-            "help": "Outputs file of the deployed CDK stack (`npx cdk deploy --outputs-file "
-            "cdk.out/outputs.json`): the job's role is its TrainingRoleArn and the bucket its "
-            "ArtifactsBucketName."
+            "help": "Outputs file of the deployed CDK stack (cdk.out/outputs.json: `make deploy` "
+            "writes it, `make outputs` writes it again from the deployed stack): the job's role "
+            "is its TrainingRoleArn, the bucket its ArtifactsBucketName, the region its own."
         },
     )
     stack_name: str = field(
@@ -63,7 +64,11 @@ class LaunchArguments:
         },
     )
     region: str | None = field(
-        default=None, metadata={"help": "AWS region (default: AWS_REGION / your profile's)."}
+        default=None,
+        metadata={
+            "help": "AWS region (default: AWS_REGION, else AWS_DEFAULT_REGION / your profile's, "
+            "else the stack's, from --stack_outputs)."
+        },
     )
     instance_type: str = field(
         default="ml.g5.xlarge",
@@ -172,8 +177,8 @@ def resolve_target(launch: LaunchArguments, hyperparameters: dict[str, str]) -> 
     bucket = launch.bucket or outputs.get("ArtifactsBucketName")
     if not role:
         raise ArgumentError(
-            "no role for the job: pass --stack_outputs cdk.out/outputs.json (written by `npx "
-            "cdk deploy --outputs-file cdk.out/outputs.json`) or --role_arn "
+            "no role for the job: pass --stack_outputs cdk.out/outputs.json (`make deploy` "
+            "writes it; `make outputs` writes it again from the deployed stack) or --role_arn "
             "arn:aws:iam::<account>:role/..."
         )
     if not _ROLE_RE.match(role):
@@ -208,7 +213,14 @@ def resolve_target(launch: LaunchArguments, hyperparameters: dict[str, str]) -> 
     refusal = image_refusal(launch.image_uri)
     if refusal:
         raise ArgumentError(refusal)
-    region = launch.region or boto3.session.Session().region_name or stack_region(outputs)
+    # AWS_REGION first, as the AWS CLI and the CDK CLI read it (docs/deploy.md exports it):
+    # botocore reads only AWS_DEFAULT_REGION and the profile.
+    region = (
+        launch.region
+        or os.environ.get("AWS_REGION")
+        or boto3.session.Session().region_name
+        or stack_region(outputs)
+    )
     if not region:
         raise ArgumentError("no AWS region: pass --region or set AWS_REGION")
     check_image_and_stack(region, launch.image_uri, launch.stack_name, outputs)

@@ -89,17 +89,35 @@ def test_an_image_from_another_region_names_both(s3, caplog):
     assert_nothing_created(client, bucket)
 
 
+def launched_in_eu(job_name: str) -> dict:
+    return boto3.client("sagemaker", region_name="eu-west-1").describe_training_job(
+        TrainingJobName=job_name
+    )
+
+
+def test_aws_region_as_deploy_md_exports_it_is_the_jobs(
+    s3, eu_bucket, tmp_path, monkeypatch, caplog
+):
+    """`export AWS_REGION=eu-west-1` (docs/deploy.md) wins over AWS_DEFAULT_REGION (here
+    us-east-1), which is all botocore itself reads."""
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    code = run_cli("launch", "--image_uri", dlc_uri("eu-west-1"), "--job_name", "job-eu-env",
+                   "--stack_outputs", outputs_file(tmp_path, eu_bucket, "eu-west-1"))  # fmt: skip
+    assert code == 0, caplog.text
+    assert json.loads(launched_in_eu("job-eu-env")["HyperParameters"]["sagemaker_region"]) == (
+        "eu-west-1"
+    )
+
+
 def test_without_a_region_the_job_runs_in_the_stacks(s3, eu_bucket, tmp_path, monkeypatch, caplog):
-    """No --region and no AWS_REGION: the stack's outputs say where it is, and everything there
-    matches, so the job is created in eu-west-1."""
+    """No --region, AWS_REGION or AWS_DEFAULT_REGION: the stack's outputs say where it is, and
+    everything there matches, so the job is created in eu-west-1."""
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # it caches the region it found
     code = run_cli("launch", "--image_uri", dlc_uri("eu-west-1"), "--job_name", "job-eu",
                    "--stack_outputs", outputs_file(tmp_path, eu_bucket, "eu-west-1"))  # fmt: skip
     assert code == 0, caplog.text
-    job = boto3.client("sagemaker", region_name="eu-west-1").describe_training_job(
-        TrainingJobName="job-eu"
-    )
+    job = launched_in_eu("job-eu")
     assert json.loads(job["HyperParameters"]["sagemaker_region"]) == "eu-west-1"
     assert job["AlgorithmSpecification"]["TrainingImage"] == dlc_uri("eu-west-1")
