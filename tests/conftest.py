@@ -26,6 +26,14 @@ def pytest_report_header() -> str:
     return header_line()
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
+    """`make test` runs pytest -q, which hides the header: a failed run names the machine in its summary."""
+    if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        from bench.machine import header_line
+
+        terminalreporter.write_sep("-", header_line())
+
+
 # A few steps on a few dozen reviews at a short max_length: seconds on a CPU, yet every stage
 # (data, encoder, Trainer, export, int8, parity, report, manifest, publish) runs for real.
 TINY_ARGS = [
