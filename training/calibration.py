@@ -179,6 +179,10 @@ def calibrate(
         "reliability_before": before["bins"],
         "reliability_after": after["bins"],
     }
+    from training.platt_check import platt_check  # imports this module
+
+    metrics["platt_check"] = platt_check(validation_logits, validation_labels, test_logits,
+                                         test_labels, temperature)  # fmt: skip
     log.info("calibration: %s; test ECE %.4f -> %.4f (%d bins)", choice["reason"],
              before["ece"], after["ece"], ECE_BINS)  # fmt: skip
     write_reliability_plot(plots_dir / RELIABILITY_PLOT, before, after, temperature)
@@ -224,4 +228,15 @@ Scores are softmax(logits / T) with T = {c["temperature"]:.3f} (temperature scal
 error on the {c["measured_on"]}, {c["ece_bins"]}: **{c["ece_before"]:.4f} before,
 {c["ece_after"]:.4f} after** (test NLL {c["test_nll_before"]:.4f} -> {c["test_nll_after"]:.4f}).
 Reliability diagram: `plots/{RELIABILITY_PLOT}`.
-"""
+{_platt_line(c.get("platt_check"))}"""
+
+
+def _platt_line(check: dict[str, Any] | None) -> str:
+    if not check:
+        return ""
+    served, platt = check["test_served"], check["test_platt"]
+    return (
+        f"A bias on the logit (Platt scaling) is measured, not applied: on test it would give "
+        f"accuracy {platt['accuracy']:.2%} (served {served['accuracy']:.2%}; McNemar p = "
+        f"{check['test_mcnemar_p']:.2g}) and ECE {platt['ece']:.4f} (served {served['ece']:.4f}).\n"
+    )

@@ -19,6 +19,7 @@ from training.calibration import (
     reliability,
 )
 from training.long_text_eval import BUCKETS, SHORT_TIMED, bucket_of, pick, sample
+from training.platt_check import platt_check
 
 STRATEGY_NAMES = {"head+tail", "head", "tail", "chunks/mean", "chunks/max"}
 
@@ -56,6 +57,21 @@ def test_the_keep_test_holds_its_level_on_calibrated_models():
     # limit), where keeping any fit would always move T off 1 (issue 20: 0.987 made ECE worse).
     kept = [choose_temperature(*drawn(200, 1.0, seed=s))["kept"] == "fitted" for s in range(300)]
     assert 0.02 <= np.mean(kept) <= 0.09
+
+
+def test_a_biased_model_shows_in_the_platt_check_and_is_left_as_served():
+    # Logits shifted by -1.5 against labels drawn without the shift: a bias the check must see,
+    # on validation (likelihood ratio against the temperature alone) and on test (accuracy).
+    rng = np.random.default_rng(7)
+    z = rng.normal(0, 2, 1200)
+    labels = (rng.random(1200) < 1 / (1 + np.exp(-z))).astype(int)
+    logits = np.c_[np.zeros(1200), z - 1.5]
+    check = platt_check(logits[:200], labels[:200], logits[200:], labels[200:], 1.0)
+    assert check["applied"] is False and check["b"] > 0.5
+    assert check["validation_lr_p_vs_temperature"] < 0.01 and check["test_mcnemar_p"] < 0.01
+    assert check["test_platt"]["accuracy"] > check["test_served"]["accuracy"]
+    assert platt_check(np.zeros((4, 3)), np.array([0, 1, 2, 0]), np.zeros((2, 3)),
+                       np.array([0, 1]), 1.0) is None  # fmt: skip
 
 
 def test_ece_uses_equal_width_bins_and_weighs_by_count():
@@ -112,6 +128,7 @@ def test_tiny_run_reports_calibration_and_long_text(tiny_bundle):
     assert cal["kept"] in ("fitted", "identity") and cal["reason"].startswith("kept T = ")
     assert cal["temperature"] == (1.0 if cal["kept"] == "identity" else cal["fitted_temperature"])
     assert "likelihood-ratio test" in (tiny_bundle / "README.md").read_text()
+    assert cal["platt_check"]["applied"] is False  # measured only (training/platt_check.py)
     assert "15 equal-width bins" in cal["ece_bins"]
     assert (tiny_bundle / "plots" / "reliability.png").stat().st_size > 1000
     assert "plots/reliability.png" in manifest.files
