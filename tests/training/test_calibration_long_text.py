@@ -16,10 +16,10 @@ from training.calibration import (
     choose_temperature,
     expected_calibration_error,
     fit_temperature,
+    platt_check,
     reliability,
 )
 from training.long_text_eval import BUCKETS, SHORT_TIMED, bucket_of, pick, sample
-from training.platt_check import platt_check
 
 STRATEGY_NAMES = {"head+tail", "head", "tail", "chunks/mean", "chunks/max"}
 
@@ -128,7 +128,7 @@ def test_tiny_run_reports_calibration_and_long_text(tiny_bundle):
     assert cal["kept"] in ("fitted", "identity") and cal["reason"].startswith("kept T = ")
     assert cal["temperature"] == (1.0 if cal["kept"] == "identity" else cal["fitted_temperature"])
     assert "likelihood-ratio test" in (tiny_bundle / "README.md").read_text()
-    assert cal["platt_check"]["applied"] is False  # measured only (training/platt_check.py)
+    assert cal["platt_check"]["applied"] is False  # measured only (training/calibration.py)
     assert "15 equal-width bins" in cal["ece_bins"]
     assert (tiny_bundle / "plots" / "reliability.png").stat().st_size > 1000
     assert "plots/reliability.png" in manifest.files
