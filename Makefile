@@ -55,14 +55,14 @@ format: $(STAMP)
 bench: bench-training bench-serving ## every benchmark; summaries in bench/results/
 
 bench-training: $(STAMP) ## training throughput vs the naive recipe, and the quick profile
-	$(BIN)/python -m bench.training
+	$(BIN)/python -m bench.training $(ARGS)
 
-bench-serving: $(STAMP) ## ONNX serving vs the transformers pipeline
-	$(BIN)/python -m bench.serving
+bench-serving: $(STAMP) ## ONNX serving vs the transformers pipeline (each bench-*: ARGS="--smoke --output <tmp file>" runs it in seconds, recording nothing)
+	$(BIN)/python -m bench.serving $(ARGS)
 
 .PHONY: bench-lambda
 bench-lambda: $(STAMP) ## init and warm invokes under the Lambda runtime emulator (Python 3.12, S3 on loopback)
-	$(BIN)/python -m bench.lambda_runtime
+	$(BIN)/python -m bench.lambda_runtime $(ARGS)
 
 .PHONY: bench-batch
 bench-batch: $(STAMP) ## rows/s of one batch-scoring worker (the score step, S3 on loopback)

@@ -58,7 +58,7 @@ def measure(bundle: Path, repeats: int = REPEATS) -> dict[str, Any]:
     text = long_review(predictor.classifier.encoder)
     out: dict[str, Any] = {}
     for strategy in STRATEGIES:
-        for _ in range(WARMUP):
+        for _ in range(min(WARMUP, repeats)):
             predictor.run([text], strategy)
         times, output = [], None
         for _ in range(repeats):
