@@ -18,6 +18,7 @@ import pytest
 
 from contract.bundle import read_manifest
 from function.config import get_settings
+from function.logs import JsonFormatter
 from function.predictor import Predictor
 from function.shadow.forward import MAX_COPY_BYTES, Forwarder
 from tests.conftest import free_port
@@ -84,14 +85,20 @@ def test_a_copy_too_large_is_dropped_and_a_failed_send_costs_nothing(
 
 
 def test_the_receiver_logs_the_comparison_and_no_text(
-    receiver: ModuleType, predictor: Predictor, capsys: pytest.CaptureFixture[str]
+    receiver: ModuleType, predictor: Predictor
 ) -> None:
-    capsys.readouterr()
-    result = receiver.handler(a_copy(predictor, TEXTS[:4]), None)
+    lines: list[dict] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(json.loads(JsonFormatter().format(record)))  # type: ignore[method-assign]
+    logging.getLogger("function.shadow").addHandler(handler)
+    try:
+        result = receiver.handler(a_copy(predictor, TEXTS[:4]), None)
+    finally:
+        logging.getLogger("function.shadow").removeHandler(handler)
     assert result["candidate"] == result["live"] == predictor.version
     assert result["shadow_compared"] == result["shadow_agreed"] == 4  # the same model
     assert result["shadow_confidence_shift"] == pytest.approx(0, abs=1e-6)
-    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if "_aws" in x]
+    (line,) = lines
     assert line["message"] == "shadow comparison" and line["candidate"] == predictor.version
     (block,) = line["_aws"]["CloudWatchMetrics"]
     assert block["Namespace"] == NAMESPACE and block["Dimensions"] == [["candidate"]]
