@@ -102,21 +102,11 @@ class ServiceDashboard(Construct):
                         f'FunctionName="{fn}" MetricName="Invocations"', "Sum", "")],
             ))  # fmt: skip
         if shadow_run is not None:
-            dims = {CANDIDATE_DIMENSION: shadow_run}
-            compared = cloudwatch.Metric(
-                namespace=namespace,
-                metric_name=COMPARED,
-                dimensions_map=dims,
-                statistic="Sum",
-                period=PERIOD,
-            )
-            agreed = cloudwatch.Metric(
-                namespace=namespace,
-                metric_name=AGREED,
-                dimensions_map=dims,
-                statistic="Sum",
-                period=PERIOD,
-            )
+            compared, agreed = (
+                cloudwatch.Metric(namespace=namespace, metric_name=name, statistic="Sum",
+                                  dimensions_map={CANDIDATE_DIMENSION: shadow_run}, period=PERIOD)
+                for name in (COMPARED, AGREED)
+            )  # fmt: skip
             widgets.append(graph(
                 f"Shadow: agreement of run {shadow_run} with the live answers",
                 [cloudwatch.MathExpression(expression="agreed / compared", period=PERIOD,
