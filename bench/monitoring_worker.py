@@ -5,7 +5,9 @@ bench.monitoring_worker INPUTS START`, configured by its environment as Lambda c
 It imports the Lambda entry point (cold start: from the parent's clock at START to the first
 answer), then sends each request of INPUTS as an API Gateway v2 /predict event and times the
 handler: what a client waits for. With a shadow, it waits after each request until the copy has
-left, untimed, as Lambda holds the environment for the extension before the next invocation.
+left, untimed, as Lambda holds the environment for the extension before the next invocation;
+with `alternate_shadow` only every other request is copied, so copied and plain requests are
+timed side by side.
 The function's JSON log lines go to stdout, as in Lambda; the last line is `WORKER {json}`.
 """
 
@@ -17,7 +19,8 @@ import time
 
 def main(inputs: str, start: float) -> dict:
     with open(inputs, encoding="utf-8") as fh:
-        requests = json.load(fh)["requests"]
+        spec = json.load(fh)
+    requests, alternate = spec["requests"], spec.get("alternate_shadow", False)
     path = os.path.join(os.path.dirname(__file__), "..", "events", "apigw-v2-predict.json")
     with open(path, encoding="utf-8") as fh:
         template = json.load(fh)
@@ -31,11 +34,14 @@ def main(inputs: str, start: float) -> dict:
     cold = time.time() - start
     statuses = [first["statusCode"]]
     shadow = app.state.shadow
-    latencies = []
-    for texts in requests[1:]:
+    latencies, copied, plain = [], [], []
+    for i, texts in enumerate(requests[1:], start=1):
+        if alternate:  # every other request copied: both sides of the ratio under the same load
+            shadow.sample = float(i % 2)
         began = time.perf_counter()
         statuses.append(handler(event(texts), None)["statusCode"])
         latencies.append((time.perf_counter() - began) * 1e3)
+        (copied if alternate and i % 2 else plain).append(latencies[-1])
         if shadow is not None and not shadow.wait_idle(120):
             raise RuntimeError("a shadow copy was not sent within 120 s")
     if shadow is not None:
@@ -43,6 +49,8 @@ def main(inputs: str, start: float) -> dict:
     return {
         "cold_start_s": cold,
         "latencies_ms": latencies,
+        "latencies_copied_ms": copied,
+        "latencies_plain_ms": plain,
         "statuses": statuses,
         "shadow": None if shadow is None else
         {"sent": shadow.sent, "failed": shadow.failed, "dropped": shadow.dropped},
