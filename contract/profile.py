@@ -4,8 +4,10 @@ function emits are counted with the same edges, defined here once, so they compa
 bucket. Aggregates only: a histogram holds counts, never a text.
 
 Dimensions (per prediction): `confidence` (top calibrated score), `predicted` (the label index),
-`tokens` (the whole text's tokens), `truncated` (some tokens never read) and `unknown` (the share
-of the ids the model read that are the tokenizer's unknown token).
+`tokens` (the whole text's tokens), `truncated` (some tokens never read), `unknown` (the share
+of the ids the model read that are the tokenizer's unknown token) and `windows` (for a text read
+in several windows, the share of its windows whose own label differs from the text's; a text
+read in one window has a bucket of its own).
 
 Drift is the population stability index per dimension, PSI = sum_i (a_i - e_i) ln(a_i / e_i)
 over bucket shares a (live) and e (reference). Why PSI: it needs only bucket counts, which is
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,9 @@ CONFIDENCE = Dimension("confidence", (0.6, 0.7, 0.8, 0.9, 0.95, 0.99), "top cali
 TOKENS = Dimension("tokens", (16, 32, 64, 128, 256, 512, 1024), "tokens of the whole text")
 TRUNCATED = Dimension("truncated", (0.5,), "0 read whole, 1 some tokens never read")
 UNKNOWN = Dimension("unknown", (1e-9, 0.01, 0.05), "share of read ids that are [UNK]")
+# One window reads -1 (bucket 0); several: 0 (bucket 1, all agree) up to 1.
+WINDOWS = Dimension("windows", (-0.5, 1e-9, 0.25, 0.5), "share of windows that disagree")
+ONE_WINDOW = -1.0
 
 
 def dimensions(num_labels: int) -> tuple[Dimension, ...]:
@@ -80,7 +85,7 @@ def dimensions(num_labels: int) -> tuple[Dimension, ...]:
     predicted = Dimension(
         "predicted", tuple(i + 0.5 for i in range(num_labels - 1)), "predicted label index"
     )
-    return (CONFIDENCE, predicted, TOKENS, TRUNCATED, UNKNOWN)
+    return (CONFIDENCE, predicted, TOKENS, TRUNCATED, UNKNOWN, WINDOWS)
 
 
 # The live counts' CloudWatch dimension: the run that answered (the request log's own field).
@@ -99,21 +104,36 @@ def unknown_id(tokenizer: Any) -> int | None:
 
 
 def observe(
-    probs: np.ndarray, readings: Sequence[Reading], unk: int | None
+    probs: np.ndarray,
+    readings: Sequence[Reading],
+    unk: int | None,
+    window_logits: Sequence[np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per prediction, the value of every dimension: what both sides histogram."""
+    """Per prediction, the value of every dimension: what both sides histogram.
+    `window_logits` (each text's [windows, labels]) is needed only for texts read in several
+    windows."""
     unknown = [
         sum(w.count(unk) for w in r.windows) / max(1, sum(len(w) for w in r.windows))
         if unk is not None
         else 0.0
         for r in readings
     ]
+    predicted = probs.argmax(axis=1)
+    disagree = []
+    for i, reading in enumerate(readings):
+        if len(reading.windows) == 1:
+            disagree.append(ONE_WINDOW)
+            continue
+        if window_logits is None:
+            raise ValueError("texts read in several windows need their window logits")
+        disagree.append(float((window_logits[i].argmax(axis=1) != predicted[i]).mean()))
     return {
         "confidence": probs.max(axis=1),
-        "predicted": probs.argmax(axis=1),
+        "predicted": predicted,
         "tokens": np.array([r.num_tokens for r in readings]),
         "truncated": np.array([int(r.truncated) for r in readings]),
         "unknown": np.array(unknown),
+        "windows": np.array(disagree),
     }
 
 
@@ -177,7 +197,7 @@ class Profile:
                 )
         return profile
 
-    def drift(self, live: dict[str, Sequence[float]]) -> dict[str, float | None]:
+    def drift(self, live: Mapping[str, Sequence[float]]) -> dict[str, float | None]:
         """PSI per dimension of a live window's counts against this reference. None for a
         dimension whose edges differ from this code's (a profile from other bucket
         definitions), or with no live or reference predictions."""

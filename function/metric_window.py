@@ -32,25 +32,24 @@ def window_sums(
     end = minute_floor(end)
     start = end - timedelta(minutes=minutes)
     dims = [{"Name": k, "Value": v} for k, v in dimensions.items()]
+
+    def query(qid: str, name: str, stat: str) -> dict[str, Any]:
+        metric = {"Namespace": namespace, "MetricName": name, "Dimensions": dims}
+        return {"Id": qid, "ReturnData": True,
+                "MetricStat": {"Metric": metric, "Period": minutes * 60, "Stat": stat}}  # fmt: skip
+
     ids = {f"q{i}": q for i, q in enumerate(queries)}
     out = dict.fromkeys(queries, 0.0)
     items = list(ids.items())
     for first in range(0, len(items), QUERIES_PER_CALL):
-        batch = [
-            {"Id": qid, "ReturnData": True,
-             "MetricStat": {"Metric": {"Namespace": namespace, "MetricName": name,
-                                       "Dimensions": dims},
-                            "Period": minutes * 60, "Stat": stat}}
-            for qid, (name, stat) in items[first : first + QUERIES_PER_CALL]
-        ]  # fmt: skip
-        token = None
+        batch = [query(qid, *q) for qid, q in items[first : first + QUERIES_PER_CALL]]
+        paging: dict[str, str] = {}
         while True:
-            kwargs = {"NextToken": token} if token else {}
             page = client.get_metric_data(MetricDataQueries=batch, StartTime=start,
-                                          EndTime=end, **kwargs)  # fmt: skip
+                                          EndTime=end, **paging)  # fmt: skip
             for result in page["MetricDataResults"]:
                 out[ids[result["Id"]]] += float(sum(result.get("Values", [])))
-            token = page.get("NextToken")
-            if not token:
+            if not page.get("NextToken"):
                 break
+            paging = {"NextToken": page["NextToken"]}
     return out

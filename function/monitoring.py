@@ -5,7 +5,7 @@ Aggregates: one count per bucket of each monitored dimension (contract/profile.p
 the request's JSON log line in CloudWatch's embedded metric format (EMF): Lambda's log pipeline
 turns them into metrics `<bucket name>` in MONITORING_NAMESPACE with the run id as the dimension,
 at no API call and no extra latency. Only the buckets a request fills are listed (a one-review
-request fills 5 of ~23), so a line grows by ~300 bytes. The drift check sums them per window.
+request fills 6 of 28), so a line grows by ~300 bytes. The drift check sums them per window.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from functools import lru_cache
 
 from fastapi import Request
 
+from contract.predictor import Classified
 from contract.profile import RUN_DIMENSION, dimensions, metric_name, observe, unknown_id
 from function.config import Settings
 from function.emf import emf_fields
-from function.predictor import BatchOutput, Predictor
+from function.loader import Predictor
 from function.tracing import send_spans
 
 
@@ -27,9 +28,9 @@ def _unknown_id(predictor: Predictor) -> int | None:
     return unknown_id(predictor.classifier.encoder.tokenizer)
 
 
-def bucket_counts(output: BatchOutput, predictor: Predictor) -> dict[str, int]:
+def bucket_counts(output: Classified, predictor: Predictor) -> dict[str, int]:
     """Predictions per bucket of every dimension, for the buckets this batch fills."""
-    values = observe(output.probs, output.readings, _unknown_id(predictor))
+    values = observe(output.probs, output.readings, _unknown_id(predictor), output.window_logits)
     counts: Counter[str] = Counter()
     for dim in dimensions(len(predictor.labels)):
         for bucket in dim.buckets(values[dim.name]).tolist():
@@ -42,7 +43,7 @@ def record(
     settings: Settings,
     predictor: Predictor,
     texts: list[str],
-    output: BatchOutput,
+    output: Classified,
     started: float,
 ) -> None:
     """After a prediction run that began at wall-clock `started`: EMF fields for the request log

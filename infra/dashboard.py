@@ -57,7 +57,7 @@ class ServiceDashboard(Construct):
             title: str, left: Sequence[cloudwatch.IMetric], **kwargs: object
         ) -> cloudwatch.GraphWidget:
             return cloudwatch.GraphWidget(title=title, left=list(left), width=WIDTH, height=6,
-                                          **kwargs)  # type: ignore[arg-type]  # fmt: skip
+                                          **kwargs)  # fmt: skip
 
         fn = function.function_name
         buckets = " OR ".join(f'MetricName="{metric_name(CONFIDENCE.name, b)}"'

@@ -14,9 +14,9 @@ import logging
 import sys
 from pathlib import Path
 
+from infra.cli import CommandError
 from infra.config import ServiceConfig
 from infra.context import ConfigError, MappingContext
-from infra.cli import CommandError
 from infra.deploy import deploy
 from infra.release import ReleaseError, read_cdk_json, verify_run, write_cdk_json
 from infra.shadow_report import describe, read_comparison, verdict

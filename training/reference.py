@@ -33,10 +33,12 @@ def reference_profile(
         readings = encoder.read_batch(texts, strategy)
         # log p is the logits up to a per-row constant, which the softmax ignores.
         probs = classifier.probabilities(np.log(np.clip(plain_probs.astype(np.float64), 1e-30, 1)))
+        window_logits = None  # one window each
     else:
         classified = classifier.classify(texts)
         readings, probs = classified.readings, classified.probs
-    values = observe(probs, readings, unknown_id(encoder.tokenizer))
+        window_logits = classified.window_logits
+    values = observe(probs, readings, unknown_id(encoder.tokenizer), window_logits)
     source = (f"held-out test split ({len(texts)} texts) through the served model, "
               f"{strategy} reading, temperature {classifier.temperature:.3f}")  # fmt: skip
     profile = Profile.build(values, classifier.labels, source)

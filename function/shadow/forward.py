@@ -22,8 +22,9 @@ import random
 import threading
 from typing import Any
 
+from contract.predictor import Classified
 from function.config import Settings
-from function.predictor import BatchOutput, Predictor
+from function.loader import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 MAX_COPY_BYTES = 250_000
 
 
-def copy_payload(predictor: Predictor, texts: list[str], output: BatchOutput) -> bytes:
+def copy_payload(predictor: Predictor, texts: list[str], output: Classified) -> bytes:
     """The copy: the texts, how live read them, and what live answered (no text in `live`)."""
     return json.dumps(
         {
@@ -72,7 +73,7 @@ class Forwarder:
             self._client = boto3.client("lambda", config=config)
         return self._client
 
-    def offer(self, predictor: Predictor, texts: list[str], output: BatchOutput) -> bool:
+    def offer(self, predictor: Predictor, texts: list[str], output: Classified) -> bool:
         """On the request path: maybe queue a copy; True when one was queued."""
         if random.random() >= self.sample:
             return False

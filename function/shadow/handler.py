@@ -51,6 +51,8 @@ class Copy:
         strategy = event.get("strategy")
         if strategy is not None and strategy not in STRATEGIES:
             raise CopyError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        if not isinstance(live, dict):
+            raise CopyError("live must hold run, predicted, confidence, latency_ms")
         try:
             answer = LiveAnswer(run=str(live["run"]),
                                 predicted=[int(p) for p in live["predicted"]],

@@ -9,14 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from contract.encoder import Reading
 from contract.profile import (
     CONFIDENCE,
     EPSILON,
+    ONE_WINDOW,
     PROFILE_FILE,
     TOKENS,
+    WINDOWS,
     Profile,
     ProfileError,
     dimensions,
+    observe,
     psi,
     read_profile,
     write_profile,
@@ -28,16 +32,30 @@ def values(rng: np.random.Generator, n: int, short: bool = False) -> dict[str, n
     tokens = rng.integers(5, 40, n) if short else rng.lognormal(5.4, 0.6, n).astype(int)
     confidence = rng.uniform(0.5, 0.8, n) if short else rng.beta(8, 1, n) * 0.5 + 0.5
     return {"confidence": confidence, "predicted": rng.integers(0, 2, n), "tokens": tokens,
-            "truncated": (tokens > 254).astype(int), "unknown": np.zeros(n)}  # fmt: skip
+            "truncated": (tokens > 254).astype(int), "unknown": np.zeros(n),
+            "windows": np.full(n, ONE_WINDOW)}  # fmt: skip
 
 
 def test_edges_put_each_value_in_one_bucket() -> None:
     assert CONFIDENCE.buckets(np.array([0.5, 0.6, 0.65, 0.99, 1.0])).tolist() == [0, 1, 1, 6, 6]
     assert TOKENS.buckets(np.array([0, 15, 16, 1023, 1024, 50_000])).tolist() == [0, 0, 1, 6, 7, 7]
     assert [d.name for d in dimensions(2)] == ["confidence", "predicted", "tokens", "truncated",
-                                               "unknown"]  # fmt: skip
+                                               "unknown", "windows"]  # fmt: skip
     assert dimensions(3)[1].size == 3
     assert TOKENS.bucket_label(0) == "<16" and TOKENS.bucket_label(7) == ">=1024"
+
+
+def test_window_disagreement_counts_the_windows_that_outvote_the_text() -> None:
+    one = Reading(windows=[[101, 7, 102]], num_tokens=1, strategy="head+tail", truncated=False)
+    three = Reading(windows=[[101, 7, 102]] * 3, num_tokens=600, strategy="chunks",
+                    truncated=False)  # fmt: skip
+    probs = np.array([[0.2, 0.8], [0.3, 0.7]])
+    windows = [np.array([[0.0, 1.0]]), np.array([[0.0, 2.0], [1.0, 0.0], [0.0, 1.0]])]
+    values = observe(probs, [one, three], None, windows)
+    assert values["windows"].tolist() == [ONE_WINDOW, pytest.approx(1 / 3)]
+    assert WINDOWS.buckets(values["windows"]).tolist() == [0, 3]
+    with pytest.raises(ValueError, match="need their window logits"):
+        observe(probs, [one, three], None)
 
 
 def test_psi_is_zero_for_the_same_shares_and_symmetric() -> None:

@@ -98,6 +98,7 @@ def test_traffic_like_the_reference_stays_near_zero_and_a_shift_crosses(
     short = {d: [0] * len(row) for d, row in profile.counts.items()}
     short["tokens"][1], short["truncated"][0] = 600, 600  # every text 16-31 tokens, read whole
     short["confidence"][0], short["predicted"][0], short["unknown"][0] = 600, 600, 600
+    short["windows"][0] = 600
     live_traffic(namespace, f"{run}-b", short, 30)
     result = run_check(shifted, DRIFT_MIN_PREDICTIONS="500")
     assert result["status"] == "checked" and result["largest"]["psi"] > 1

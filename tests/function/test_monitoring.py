@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bench.cloudwatch_emf import metric_data
-from contract.profile import CONFIDENCE, RUN_DIMENSION, TOKENS, dimensions, metric_name
+from contract.profile import CONFIDENCE, RUN_DIMENSION, TOKENS, WINDOWS, dimensions, metric_name
 from function.config import Settings
 from function.main import create_app
 from tests.function.conftest import serve
@@ -62,6 +62,20 @@ def test_a_prediction_request_logs_its_bucket_counts_and_no_text(monitored: str)
     data = metric_data(predict)
     assert {ns for ns, _ in data} == {NAMESPACE}
     assert {d["Dimensions"][0]["Value"] for _, d in data} == {body["model_version"]}
+
+
+def test_a_chunked_read_counts_how_its_windows_disagree(monitored: str) -> None:
+    long = " ".join(TEXTS * 6)  # several of the tiny model's 48-token windows
+    with httpx.Client(base_url=monitored, timeout=30) as http, _request_lines() as lines:
+        body = {"text": [long, TEXTS[0]], "strategy": "chunks"}
+        response = http.post("/predict", json=body)
+        assert response.status_code == 200, response.text
+        _wait_for(lines, 1)
+    assert [p["windows"] for p in response.json()["predictions"]][1] == 1
+    assert response.json()["predictions"][0]["windows"] > 1
+    (line,) = lines
+    assert line.get(metric_name(WINDOWS.name, 0)) == 1  # the short text: one window
+    assert sum(line.get(metric_name(WINDOWS.name, b), 0) for b in range(1, WINDOWS.size)) == 1
 
 
 def test_without_a_namespace_no_metrics_are_written(http: httpx.Client) -> None:

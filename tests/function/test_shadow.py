@@ -18,8 +18,8 @@ import pytest
 
 from contract.bundle import read_manifest
 from function.config import get_settings
+from function.loader import Predictor
 from function.logs import JsonFormatter
-from function.predictor import Predictor
 from function.shadow.forward import MAX_COPY_BYTES, Forwarder
 from tests.conftest import free_port
 from tests.function.test_confidence_log import TEXTS
