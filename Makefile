@@ -68,6 +68,10 @@ bench-lambda: $(STAMP) ## init and warm invokes under the Lambda runtime emulato
 bench-batch: $(STAMP) ## rows/s of one batch-scoring worker (the score step, S3 on loopback)
 	$(BIN)/python -m bench.batch $(ARGS)
 
+.PHONY: bench-monitoring
+bench-monitoring: $(STAMP) ## drift, shadow and the metrics' cost on loopback (the make-run bundle); bench/results/monitoring.json
+	$(BIN)/python -m bench.monitoring $(ARGS)
+
 bench-run: $(STAMP) ## a fresh clone's make run until /health, timed (ARGS="--runs 3"); not a test
 	$(BIN)/python -m bench.run $(ARGS)
 

@@ -27,10 +27,18 @@ from function.setting_bounds import (
     CONFIDENCE_FLOOR_DEFAULT,
     CONFIDENCE_FLOOR_MAX,
     CONFIDENCE_FLOOR_MIN,
+    DRIFT_MIN_PREDICTIONS_DEFAULT,
+    DRIFT_MIN_PREDICTIONS_MIN,
+    DRIFT_WINDOW_DEFAULT,
+    DRIFT_WINDOW_MAX,
+    DRIFT_WINDOW_MIN,
     LOG_LEVELS,
     MAX_CHARS_MIN,
     MAX_TEXTS_MAX,
     MAX_TEXTS_MIN,
+    SHADOW_SAMPLE_DEFAULT,
+    SHADOW_SAMPLE_MAX,
+    SHADOW_SAMPLE_MIN,
 )
 from infra.config_opt_in import OptInSettings
 from infra.context import (
@@ -200,6 +208,30 @@ class ServiceConfig(OptInSettings):
         1, "1 or more workers for all batch jobs together, or null for none reserved"))
     batch_rows_per_chunk: int = setting("batchRowsPerChunk", ROWS_PER_CHUNK, between(
         1, 100_000, "1 to 100000 rows per worker invocation (it has 15 minutes)"))
+    # Monitoring (docs/deploy.md, "Drift, the dashboard and shadowing"). X-Ray active tracing
+    # on the inference function: tokenize and inference as subsegments.
+    tracing: bool = setting("tracing", True)
+    # The drift check: every driftWindowMinutes, PSI per dimension of that window against the
+    # served run's reference profile; the alarm fires above driftPsiThreshold.
+    drift_psi_threshold: float = setting("driftPsiThreshold", 0.2, Rule(
+        lambda v: 0 < v <= 10, "a PSI above 0 (0.1 reads as a moderate shift, 0.25 a large one)"))
+    drift_window_minutes: int = setting("driftWindowMinutes", DRIFT_WINDOW_DEFAULT, between(
+        DRIFT_WINDOW_MIN, DRIFT_WINDOW_MAX,
+        f"a whole number of minutes from {DRIFT_WINDOW_MIN} to {DRIFT_WINDOW_MAX}"))
+    drift_min_predictions: int = setting(
+        "driftMinPredictions", DRIFT_MIN_PREDICTIONS_DEFAULT, at_least(
+            DRIFT_MIN_PREDICTIONS_MIN, "a whole number of predictions, 1 or more"))
+    # A candidate run shadowed on live traffic (`python -m infra.release shadow <run-id>`): a
+    # receiver function serves it, and shadowSample of the prediction requests reach it too.
+    shadow_run: str | None = setting("shadowRun", None, Rule(
+        lambda v: _PREFIX_PART_RE.match(v) and v not in (".", ".."),
+        "a run id (letters, digits, . _ = -), or null for no shadow"))
+    shadow_sample: float = setting("shadowSample", SHADOW_SAMPLE_DEFAULT, Rule(
+        lambda v: SHADOW_SAMPLE_MIN < v <= SHADOW_SAMPLE_MAX,
+        "a share of prediction requests, more than 0 up to 1"))
+    # `promote` refuses a shadowed candidate that agreed with the live answers less than this.
+    shadow_min_agreement: float = setting("shadowMinAgreement", 0.9, Rule(
+        lambda v: 0 < v <= 1, "a share of predictions, more than 0 up to 1"))
     # fmt: on
 
     def __post_init__(self) -> None:
@@ -298,6 +330,7 @@ class ServiceConfig(OptInSettings):
             "CORS_ORIGINS": ",".join(self.cors_origins),
             # Always set, so the floor the alarm describes is the one the function counts.
             "CONFIDENCE_FLOOR": repr(self.confidence_floor),
+            "MONITORING_NAMESPACE": self.monitoring_namespace,
         }
         if self.max_texts is not None:
             environment["MAX_TEXTS"] = str(self.max_texts)
@@ -309,6 +342,17 @@ class ServiceConfig(OptInSettings):
         """The GUARDED settings as the stack outputs them (strings), by context key."""
         by_key = {f.metadata["key"]: getattr(self, f.name) for f in fields(self)}
         return {key: json.dumps(by_key[key]).strip('"') for key in GUARDED}
+
+    @property
+    def monitoring_namespace(self) -> str:
+        """Where the function's aggregates, the drift figures and shadow comparisons go: one
+        namespace per stack, so a dev and a prod stack in one account do not mix them."""
+        return f"{self.stack_name}/Monitoring"
+
+    def run_uri(self, run_id: str, artifacts_bucket_name: str) -> str:
+        """A run of the model prefix, in the bucket modelUri reads from."""
+        bucket = self.model_location.bucket or artifacts_bucket_name
+        return f"s3://{bucket}/{self.model_read_prefix}/{run_id}"
 
     @property
     def log_retention(self) -> logs.RetentionDays:

@@ -85,6 +85,22 @@ def retained_versions(description: str | None) -> lambda_.VersionOptions:
     return lambda_.VersionOptions(description=description, removal_policy=RemovalPolicy.RETAIN)
 
 
+def suppress_model_read(role: iam.IRole, model_prefix: str, who: str) -> None:
+    """cdk-nag's wildcard finding on `grant_model_read`'s <prefix>/*, with its reason."""
+    NagSuppressions.add_resource_suppressions(
+        role,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason=f"Runs are published as <prefix>/<run-id>/<file>; {who} reads runs under "
+                "the model prefix and nothing else in the bucket.",
+                applies_to=[{"regex": f"/^Resource::.*/{re.escape(model_prefix)}/\\*$/"}],
+            )
+        ],
+        apply_to_children=True,
+    )
+
+
 class InferenceFunction(Construct):
     """A DockerImageFunction that may read `<model bucket>/<model prefix>/*` and nothing else."""
 
@@ -104,6 +120,7 @@ class InferenceFunction(Construct):
         log_retention: logs.RetentionDays,
         live_alias: bool = False,
         version_description: str | None = None,
+        tracing: bool = False,
     ) -> None:
         """`environment` is `ServiceConfig.function_environment(...)`: the function's Settings.
         `live_alias` puts the API behind the `live` alias (a canary moves it), and
@@ -137,6 +154,9 @@ class InferenceFunction(Construct):
             environment=environment,
             role=self.role,
             log_group=self.log_group,
+            # Active: Lambda samples requests itself and runs the daemon the function's
+            # tokenize/inference subsegments go to (function/tracing.py).
+            tracing=lambda_.Tracing.ACTIVE if tracing else None,
             current_version_options=retained_versions(version_description),
         )
         cfn_function = self.function.node.default_child
@@ -168,6 +188,12 @@ class InferenceFunction(Construct):
                     "job; the function reads any run under the model prefix (rollback is a "
                     "change of MODEL_URI) and nothing else in the bucket.",
                     applies_to=[{"regex": f"/^Resource::.*/{re.escape(model_prefix)}/\\*$/"}],
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="Active tracing: xray:PutTraceSegments and PutTelemetryRecords take "
+                    "no resource ARN.",
+                    applies_to=["Resource::*"],
                 ),
             ],
             apply_to_children=True,

@@ -2,6 +2,8 @@
 
     python -m infra.release promote <run-id> --bucket <artifacts bucket> [--deploy]
     python -m infra.release rollback --function-name <FunctionName output> [--to <run-id>]
+    python -m infra.release shadow <run-id> --bucket <artifacts bucket> [--sample 0.1] [--deploy]
+    python -m infra.release compare [<run-id>] [--json]
 
 `promote` fetches and verifies the run exactly as the function will (every sha256), pins it in
 cdk.json (`modelUri`, and `trafficShift` if the stack had none) and, with --deploy, deploys the
@@ -14,7 +16,13 @@ back to their newest earlier versions that served another run (or --to's), with 
 build: every version is kept (retained) and names its run. If the batch function has no version
 of that run, nothing moves unless --api-only says to leave bulk scoring where it is. It pins the
 run in cdk.json too, so the next deploy keeps serving it. Commit cdk.json after either.
-Exit codes: 0 done, 2 refused (unknown or damaged run, bad arguments), 1 deploy failed.
+
+`shadow` verifies a run and names it in cdk.json (`shadowRun`): the next deploy serves it from a
+receiver function that a sample of live prediction requests is copied to, after their answers.
+`compare` prints what it did (agreement, flips by length, confidence shift, time), and `promote`
+refuses a candidate whose agreement is below shadowMinAgreement unless --force
+(infra/shadow_report.py). Exit codes: 0 done, 2 refused (unknown or damaged run, a shadow
+agreement too low, bad arguments), 1 deploy failed.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from infra.context import ConfigError, MappingContext
 from infra.deploy import APPROVALS, DeployFailed, cdk_deploy, check_deployed
 from infra.outputs import OUTPUTS_FILE, load_outputs
 from infra.rollback import rollback
+from infra.shadow_report import COMPARE_HOURS
 
 log = logging.getLogger("release")
 REPO = Path(__file__).resolve().parent.parent
@@ -100,7 +109,7 @@ def verify_run(bucket: str, prefix: str, run_id: str) -> str:
 
 
 def promote(run_id: str, *, bucket: str | None, cdk_json: Path, traffic_shift: str | None,
-            deploy: bool, require_approval: str | None = None) -> str:  # fmt: skip
+            deploy: bool, require_approval: str | None = None, force: bool = False) -> str:  # fmt: skip
     before = cdk_json.read_text() if cdk_json.exists() else None
     document, config = pin(cdk_json, run_id, traffic_shift)
     bucket = config.model_location.bucket or bucket
@@ -108,9 +117,14 @@ def promote(run_id: str, *, bucket: str | None, cdk_json: Path, traffic_shift: s
         raise ReleaseError(
             "which bucket holds the run? pass --bucket <ArtifactsBucketName> (the stack output)"
         )
+    from infra.shadow_release import check_shadow
+
+    check_shadow(config, run_id, force)
     uri = verify_run(bucket, config.model_read_prefix, run_id)
     if deploy:
         check_deployed(config, allow=())  # before cdk.json changes: a refusal leaves it alone
+    if document["context"].get("shadowRun") == run_id:  # it is live now: nothing to shadow
+        document["context"].pop("shadowRun")
     write_cdk_json(cdk_json, document)
     log.info("pinned %s in %s (trafficShift %s)", uri, cdk_json, config.traffic_shift)
     if not deploy:
@@ -168,6 +182,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     up.add_argument("--deploy", action="store_true", help="deploy (as make deploy) after pinning")
     up.add_argument("--require-approval", choices=APPROVALS,
                     help="with --deploy; default: cdk.json's requireApproval")  # fmt: skip
+    up.add_argument("--force", action="store_true",
+                    help="promote even when its shadow agreement is below shadowMinAgreement")  # fmt: skip
+    side = verbs.add_parser("shadow", help="put a run beside the live version on a sample of "
+                            "requests (cdk.json shadowRun), or --stop")  # fmt: skip
+    side.add_argument("run_id", nargs="?")
+    side.add_argument("--stop", action="store_true", help="take the shadow away")
+    side.add_argument("--sample", type=float, help="share of prediction requests copied "
+                      "(cdk.json shadowSample, default 0.1)")  # fmt: skip
+    side.add_argument(
+        "--bucket", help="the artifacts bucket (default: the ArtifactsBucketName output)"
+    )
+    side.add_argument("--deploy", action="store_true", help="deploy (as make deploy) after")
+    report = verbs.add_parser("compare", help="what the shadowed run did on live traffic")
+    report.add_argument("run_id", nargs="?", help="default: cdk.json's shadowRun")
+    report.add_argument("--hours", type=int, default=COMPARE_HOURS,
+                        help=f"how far back (default {COMPARE_HOURS})")  # fmt: skip
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
     back = verbs.add_parser("rollback", help="move the live alias back to an earlier run's version")
     back.add_argument("--function-name", help="default: the FunctionName output")
     back.add_argument("--batch-function-name",
@@ -190,7 +221,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bucket = _outputs(args.outputs, args.cdk_json).get("ArtifactsBucketName")
             promote(args.run_id, bucket=bucket, cdk_json=args.cdk_json,
                     traffic_shift=args.traffic_shift, deploy=args.deploy,
-                    require_approval=args.require_approval)  # fmt: skip
+                    require_approval=args.require_approval, force=args.force)  # fmt: skip
+            return
+        if args.verb in ("shadow", "compare"):
+            from infra.shadow_release import compare, shadow
+
+            if args.verb == "compare":
+                compare(args.run_id, cdk_json=args.cdk_json, hours=args.hours, as_json=args.json)
+                return
+            if bool(args.run_id) == args.stop:
+                raise ReleaseError("name the run to shadow, or --stop (not both)")
+            bucket = args.bucket
+            if (
+                not bucket
+                and not args.stop
+                and read_config(args.cdk_json).model_location.bucket is None
+            ):
+                bucket = _outputs(args.outputs, args.cdk_json).get("ArtifactsBucketName")
+            shadow(None if args.stop else args.run_id, bucket=bucket, cdk_json=args.cdk_json,
+                   sample=args.sample, deploy_now=args.deploy)  # fmt: skip
             return
         name, batch = _rollback_targets(args)
         _, run_id = rollback(name, to=args.to, batch_function_name=batch, api_only=args.api_only)

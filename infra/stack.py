@@ -15,6 +15,7 @@ from infra.batch_scoring import BatchScoring
 from infra.canary_deployment import CanaryDeployment
 from infra.config import API_INTEGRATION_TIMEOUT_S, ServiceConfig
 from infra.inference_function import InferenceFunction
+from infra.monitoring import add_monitoring
 from infra.public_api import PublicApi
 from infra.stack_outputs import add_outputs
 from infra.training_role import TrainingRole
@@ -60,6 +61,7 @@ class SentimentStack(Stack):
             log_retention=config.log_retention,
             live_alias=live_alias,
             version_description=version_description,
+            tracing=config.tracing,
         )
         if config.timeout_seconds > API_INTEGRATION_TIMEOUT_S:
             Annotations.of(service).add_warning_v2(
@@ -138,6 +140,9 @@ class SentimentStack(Stack):
                 # Throttles say the account is short of concurrency, not that the version is bad.
                 alarms=release_alarms,
             )
+        add_monitoring(self, config=config, service=service, stage=api.api.deployment_stage,
+                       alarms=alarms, canary=release, model_bucket=model_bucket,
+                       model_uri=model_uri)  # fmt: skip
         batch: BatchScoring | None = None
         if config.batch_scoring:
             batch = BatchScoring(

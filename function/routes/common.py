@@ -10,6 +10,7 @@ from fastapi import Request, Response
 
 from contract.encoder import WindowLimitError
 from contract.predictor import Classified
+from function import monitoring
 from function.config import Settings
 from function.errors import ApiError
 from function.loader import Predictor
@@ -35,12 +36,13 @@ def run_timed(
     went, in headers and in the request log."""
     default = settings.long_text_strategy
     strategy = strategy or (None if default == "auto" else default)
-    start = time.perf_counter()
+    start, wall = time.perf_counter(), time.time()
     try:
         output = predictor.run(texts, strategy, settings.max_windows)
     except WindowLimitError as exc:
         raise ApiError(413, str(exc)) from None
     total_ms = (time.perf_counter() - start) * 1e3
+    monitoring.record(request, settings, predictor, texts, output, started=wall)
     request.state.batch_size = len(texts)
     # Against the server's floor, not the request's min_confidence: the low-confidence alarm
     # (infra/confidence_alarm.py) reads this count over batch_size from the request log.

@@ -67,6 +67,17 @@ RELEASE: dict[str, Any] = {
     "modelUri": "models/run-20261129-abc",
     "trafficShift": "Canary10Percent5Minutes",
 }
+# A release with a candidate shadowed beside it, a topic, and the drift check's knobs turned.
+MONITORING: dict[str, Any] = {
+    **RELEASE,
+    "shadowRun": "run-20261130-new",
+    "shadowSample": "0.25",
+    "alarmTopic": True,
+    "driftPsiThreshold": 0.3,
+    "driftWindowMinutes": "30",
+    "driftMinPredictions": 800,
+    "tracing": "false",
+}
 
 # Every opt-in at once: a custom domain with its Route 53 record, a web ACL made here, two API
 # keys (a rotation in progress), the GitHub deploy role's stack, other lifecycle days.
@@ -176,3 +187,8 @@ def release(synth: Callable[[dict[str, Any]], Synth]) -> Synth:
 @pytest.fixture(scope="session")
 def edge(synth: Callable[[dict[str, Any]], Synth]) -> Synth:
     return synth(EDGE)
+
+
+@pytest.fixture(scope="session")
+def monitoring(synth: Callable[[dict[str, Any]], Synth]) -> Synth:
+    return synth(MONITORING)

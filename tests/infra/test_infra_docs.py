@@ -34,12 +34,12 @@ def test_every_setting_is_documented() -> None:
 
 
 def test_every_output_is_documented(
-    default: Any, full: Any, api_logs: Any, release: Any, edge: Any
+    default: Any, full: Any, api_logs: Any, release: Any, edge: Any, monitoring: Any
 ) -> None:
     from aws_cdk.assertions import Template
 
     outputs = set()
-    for variant in (default, full, api_logs, release, edge):
+    for variant in (default, full, api_logs, release, edge, monitoring):
         outputs |= set(variant.outputs)
     role_stack = edge.stack.node.scope.node.find_child("SentimentApi-GitHubDeploy")
     outputs |= set(Template.from_stack(role_stack).to_json()["Outputs"])
