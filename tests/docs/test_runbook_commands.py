@@ -92,3 +92,14 @@ def test_step_1_lists_exactly_the_launch_flags() -> None:
     step = doc[doc.index("1. Checks the flags.") : doc.index("**Every other flag")]
     documented = set(re.findall(r"`--([a-z_]+)`", step))
     assert documented == {f.name for f in fields(LaunchArguments)}
+
+
+def test_a_multi_gpu_instance_runs_torchrun_over_all_its_gpus() -> None:
+    """gpu-training.md, step 5: SageMaker's SM_NUM_GPUS decides between one process and
+    torchrun over every GPU (the run itself is tests/training/test_distributed.py)."""
+    from training.sagemaker_entry import command
+
+    assert command(["--max_steps", "5"], 1)[1:] == ["-m", "training", "--max_steps", "5"]
+    four = command(["--max_steps", "5"], 4)[1:]
+    assert four[:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "4"]
+    assert four[5:] == ["-m", "training", "--max_steps", "5"]
