@@ -4,14 +4,12 @@ bulk-scoring lines' shell pipeline turns an ETag into the job the batch function
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 
 import pytest
 
 from function.batch.layout import job_id, job_prefix
-from tests.conftest import REPO
 from tests.docs.commands import DOCS
 
 
@@ -28,12 +26,6 @@ def test_every_output_the_docs_read_with_jq_is_in_the_outputs_table() -> None:
     }
     assert {"ArtifactsBucketName", "ApiUrl", "ModelUri", "BatchStateMachineArn"} <= read
     assert read - _outputs_table() == set()
-
-
-def test_the_cdk_json_key_step_4_rewrites_is_the_apps() -> None:
-    doc = DOCS[0].read_text()
-    assert ".context.modelUri = $uri" in doc
-    assert "modelUri" in json.loads((REPO / "cdk.json").read_text())["context"]
 
 
 @pytest.mark.parametrize("etag", ['"9b2cf535f27731c974343645a3985328"',
