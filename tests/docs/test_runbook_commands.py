@@ -103,3 +103,18 @@ def test_a_multi_gpu_instance_runs_torchrun_over_all_its_gpus() -> None:
     four = command(["--max_steps", "5"], 4)[1:]
     assert four[:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "4"]
     assert four[5:] == ["-m", "training", "--max_steps", "5"]
+
+
+def test_the_defaults_gpu_training_md_states_are_the_parsers() -> None:
+    """Its opening line's full recipe and the "Writes:" paragraph's two defaults, against what
+    `python -m training` with no flags parses to."""
+    from training.args import parse
+
+    doc = DOCS[1].read_text()
+    assert "lr 2e-5, batch 16, 3 epochs, 512 tokens head+tail (head 128)" in doc
+    assert "(default `runs/train/`" in doc and "(default `artifacts/models/`)" in doc
+    given = {k: v for group in parse([]) for k, v in vars(group).items()}
+    assert (given["learning_rate"], given["per_device_train_batch_size"]) == (2e-5, 16)
+    assert (given["num_train_epochs"], given["max_length"]) == (3, 512)
+    assert (given["truncation"], given["head_tokens"]) == ("head+tail", 128)
+    assert (given["output_dir"], given["output"]) == ("runs/train", "artifacts/models")
