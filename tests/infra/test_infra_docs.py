@@ -1,9 +1,10 @@
-"""docs/deploy.md against the code: every setting the app reads is in its settings table, every
-output a stack can have is in its Outputs table (and nothing else is), and no command it gives
-deploys around the guarded entry point."""
+"""docs/deploy.md against the code: every setting the app reads is in its settings table, with
+its default; every output a stack can have is in its Outputs table (and nothing else is); and no
+command it gives deploys around the guarded entry point."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import fields
 from typing import Any
@@ -51,3 +52,32 @@ def test_the_runbook_deploys_only_through_the_guarded_entry_point() -> None:
     commands = [line for block in DOC.split("```")[1::2] for line in block.splitlines()]
     assert not [line for line in commands if "cdk deploy" in line]
     assert any(line.startswith("make deploy") for line in commands)
+
+
+def _as_documented(value: Any) -> str:
+    """A default as the settings table writes it: JSON for lists and booleans, 50 for 50.0."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return json.dumps(list(value) if isinstance(value, tuple) else value).strip('"')
+
+
+def test_every_documented_default_is_the_apps() -> None:
+    """The Default column, against ServiceConfig's declarations: a backticked value is the
+    default; `unset` / `none` / `off` in words mean no value (null, empty, false)."""
+    defaults = {f.metadata["key"]: f.default for f in fields(ServiceConfig)}
+    checked = set()
+    for row in _section("## Settings (cdk.json)").splitlines():
+        if not row.startswith("| `"):
+            continue
+        cells = row.split("|")
+        keys = re.findall(r"`([A-Za-z0-9]+)`", cells[1])
+        parts = [p.strip() for p in re.sub(r"\([^)]*\)", "", cells[2]).split(",")]
+        parts = parts * len(keys) if len(parts) == 1 else parts
+        assert len(parts) == len(keys), f"{keys}: one default per key ({cells[2]})"
+        for key, part in zip(keys, parts, strict=True):
+            if part.startswith("`"):
+                assert part.strip("`") == _as_documented(defaults[key]), key
+            else:
+                assert part in ("unset", "none", "off") and not defaults[key], key
+            checked.add(key)
+    assert checked == set(defaults)
