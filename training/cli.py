@@ -41,7 +41,7 @@ def train_command(argv: list[str], started: float) -> int:
         log.error("%s", exc)
         return BAD_INPUT
     try:  # torch and transformers load here: after --help and a bad flag have answered
-        from training import job as pipeline
+        from training import pipeline
         from training.data import DataError
         from training.finetune import ModelLoadError
         from training.parity import ParityError
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return verify_command(argv[1:])
     if argv[:1] == ["launch"]:
-        from training.launch import launch_command
+        from training.sagemaker.launch import launch_command
 
         return launch_command(argv[1:])
     return train_command(argv, started)

@@ -51,7 +51,7 @@ def test_a_bundle_that_reloads_differently_is_an_internal_failure_exit_5(
 ):
     """The served file changes between the gate and the manifest (a bug, simulated): the bundle
     verifies, but serving's reader of it does not answer as the gated model did."""
-    from training import job
+    from training import pipeline as job
 
     real_write_manifest = job.write_manifest
 

@@ -20,9 +20,9 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from training.args import DataArguments, JobArguments, ModelArguments
-from training.job_image import JOB_REQUIREMENTS, dlc_uri
-from training.job_status import LOG_GROUP
-from training.launch_args import LaunchArguments
+from training.sagemaker.image import JOB_REQUIREMENTS, dlc_uri
+from training.sagemaker.status import LOG_GROUP
+from training.sagemaker.args import LaunchArguments
 
 ROLE = "arn:aws:iam::123456789012:role/SentimentApi-TrainingRole"
 IMAGE = dlc_uri("us-east-1")
@@ -66,7 +66,7 @@ def test_launch_uploads_the_code_and_creates_the_job(s3, tmp_path, caplog):
         names = set(tar.getnames())
         requirements = tar.extractfile(JOB_REQUIREMENTS).read().decode().split()
         tar.extractall(tmp_path / "code", filter="data")
-    assert {"sagemaker_entry.py", JOB_REQUIREMENTS, "training/cli.py", "training/launch.py",
+    assert {"sagemaker_entry.py", JOB_REQUIREMENTS, "training/cli.py", "training/sagemaker/launch.py",
             "contract/bundle.py", "contract/storage.py"} <= names  # fmt: skip
     # The toolkit would pip install a requirements.txt itself, free to replace the image's torch.
     assert "requirements.txt" not in names

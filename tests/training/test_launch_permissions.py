@@ -19,8 +19,9 @@ from tests.aws_auth import iam_enforced, user_with
 from tests.conftest import REPO, run_cli
 from tests.training.test_aws_errors import use_credentials
 from tests.training.test_launch import IMAGE, ROLE, training_jobs
-from training import job_status, launch, launch_args, launch_region
-from training.launch import FOLLOW_ACTIONS, LAUNCH_ACTIONS
+from training.sagemaker import args as launch_args
+from training.sagemaker import launch, region as launch_region, status as job_status
+from training.sagemaker.launch import FOLLOW_ACTIONS, LAUNCH_ACTIONS
 
 DOCUMENTED = set(LAUNCH_ACTIONS) | set(FOLLOW_ACTIONS)
 # Checked by AWS on CreateTrainingJob itself: passing the role, and tagging the job.

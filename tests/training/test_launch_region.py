@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.training.test_launch import HYPER, IMAGE, ROLE, keys, training_jobs
-from training.job_image import dlc_uri
+from training.sagemaker.image import dlc_uri
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-log = logging.getLogger("training.launch")
+log = logging.getLogger("training.sagemaker.launch")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 TERMINAL = ("Completed", "Failed", "Stopped")
 

@@ -30,7 +30,7 @@ from training.args import ArgumentError, DataArguments, JobArguments, ModelArgum
 from training.calibration import calibrate, validation_logits
 from training.data import load_splits
 from training.finetune import classification_metrics
-from training.fit import train_and_predict
+from training.train_and_predict import train_and_predict
 from training.long_text_eval import evaluate_long_text, serving_reading
 from training.ranks import is_main_process, on_main_process
 from training.reference import reference_profile

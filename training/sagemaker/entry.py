@@ -2,7 +2,7 @@
 
 `python -m training launch` ships this file at the top of sourcedir.tar.gz; the training image runs
 it with the job's hyperparameters as flags. It installs the job's requirements with the image's
-torch kept (training/job_image.py says why), then runs `python -m training <flags>` on one GPU,
+torch kept (training/sagemaker/image.py says why), then runs `python -m training <flags>` on one GPU,
 and `torchrun --nproc_per_node <GPUs> -m training <flags>` on an instance with several. Standard
 library only: it runs before anything else is installed.
 """
@@ -47,7 +47,7 @@ def install_command(requirements: Path, constraints: Path) -> list[str]:
 def install_requirements(code: Path) -> int:
     """pip installs the job's requirements with the image's torch pinned: it keeps the image's
     CUDA build, or fails at once naming the conflict. 0, or INSTALL_FAILED with the reason."""
-    from training.job_image import JOB_REQUIREMENTS, MIN_TORCH, dlc_uri, torch_floor
+    from training.sagemaker.image import JOB_REQUIREMENTS, MIN_TORCH, dlc_uri, torch_floor
 
     region = os.environ.get("AWS_REGION", "<region>")
     try:

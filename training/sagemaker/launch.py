@@ -22,16 +22,16 @@ from typing import Any
 from contract.s3_errors import explain
 from contract.storage import StorageError, check_writable, parse_s3_uri, s3_client
 from training.args import ArgumentError
-from training.job_image import JOB_REQUIREMENTS, REPO, job_requirements
-from training.job_status import follow, sagemaker_client
-from training.launch_args import (
+from training.sagemaker.image import JOB_REQUIREMENTS, REPO, job_requirements
+from training.sagemaker.status import follow, sagemaker_client
+from training.sagemaker.args import (
     LaunchArguments,
     Target,
     check_training_flags,
     parse,
     resolve_target,
 )
-from training.launch_region import check_buckets
+from training.sagemaker.region import check_buckets
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ ENTRY_POINT = "sagemaker_entry.py"
 # launches (tests/training/test_launch_permissions.py checks them against the boto3 calls of
 # launch and --wait, and runs both under IAM with exactly these).
 LAUNCH_ACTIONS = (
-    "s3:GetBucketLocation",  # one region: the buckets' (training/launch_region.py)
+    "s3:GetBucketLocation",  # one region: the buckets' (training/sagemaker/region.py)
     "s3:PutObject",  # the write probe, the code upload
     "s3:DeleteObject",  # the write probe; the code again when SageMaker refuses the job
     "sagemaker:DescribeTrainingJob",  # is the job name free?
@@ -63,7 +63,7 @@ class LaunchError(Exception):
 
 def package_source(dest: Path) -> Path:
     """sourcedir.tar.gz: contract/, training/, the entry point and the job's requirements at the
-    top (training/job_image.py)."""
+    top (training/sagemaker/image.py)."""
     try:
         body = job_requirements().encode()
     except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
@@ -72,7 +72,7 @@ def package_source(dest: Path) -> Path:
         for package in ("contract", "training"):
             for path in sorted((REPO / package).rglob("*.py")):
                 tar.add(path, arcname=path.relative_to(REPO).as_posix())
-        tar.add(REPO / "training" / ENTRY_POINT, arcname=ENTRY_POINT)
+        tar.add(REPO / "training" / "sagemaker" / "entry.py", arcname=ENTRY_POINT)
         info = tarfile.TarInfo(JOB_REQUIREMENTS)
         info.size, info.mtime, info.mode = len(body), int(time.time()), 0o644
         with tempfile.TemporaryFile() as fh:
