@@ -33,6 +33,7 @@ from bench.reviews import median_review
 from contract.bundle import read_manifest
 from contract.profile import read_profile
 from function.drift.handler import INGESTION_LAG
+from function.logs import PREDICTIONS_FIELD, REQUEST_LOGGER
 
 log = logging.getLogger("bench.monitoring")
 REPO = Path(__file__).resolve().parents[1]
@@ -114,11 +115,13 @@ def live_function(env: dict[str, str], requests: list[list[str]], work: Path,
 
 
 def replay_figures(result: dict, lines: list[dict]) -> dict[str, Any]:
-    requests = [ln for ln in lines if ln.get("logger") == "function.request"]
-    return {"requests": len(requests),
-            "predictions": sum(ln.get("batch_size") or 0 for ln in requests),
-            "non_200": sum(s != 200 for s in result["statuses"]),
-            "warm_p50_ms": round(statistics.median(result["latencies_ms"]), 2)}  # fmt: skip
+    requests = [ln for ln in lines if ln.get("logger") == REQUEST_LOGGER]
+    return {
+        "requests": len(requests),
+        "predictions": sum(ln.get(PREDICTIONS_FIELD) or 0 for ln in requests),
+        "non_200": sum(s != 200 for s in result["statuses"]),
+        "warm_p50_ms": round(statistics.median(result["latencies_ms"]), 2),
+    }
 
 
 class Lambda:

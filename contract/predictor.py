@@ -127,9 +127,8 @@ class OnnxClassifier:
         threads: int | None = None,
         model_file: str | None = None,
     ) -> OnnxClassifier:
-        """Loads the model file the manifest names (model.onnx for bundles that name none), with
-        the manifest's temperature and long-text reading (1.0 and the trained truncation for
-        bundles written before them)."""
+        """Loads the model file the manifest names, with the manifest's temperature and long-text
+        reading (a manifest without them: contract/bundle.py FORMAT_1_OPTIONAL)."""
         bundle_dir = Path(bundle_dir)
         encoder = TextEncoder.from_file(bundle_dir / TOKENIZER_FILE, manifest.encoder_config)
         reading = manifest.long_text

@@ -220,7 +220,7 @@ def write_profile(bundle_dir: str | Path, profile: Profile) -> Path:
 
 
 def read_profile(bundle_dir: str | Path) -> Profile | None:
-    """The bundle's reference profile, or None for a bundle written before profiles existed."""
+    """The bundle's reference profile, or None for a bundle without one (it is optional)."""
     path = Path(bundle_dir) / PROFILE_FILE
     if not path.is_file():
         return None

@@ -10,6 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
+# What S3 answers for a key that is not there (a HEAD gets a bare 404), and for a bucket.
+KEY_NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
+BUCKET_NOT_FOUND = frozenset({"404", "NoSuchBucket"})
+NOT_FOUND = KEY_NOT_FOUND | BUCKET_NOT_FOUND
+
+
+def aws_errors() -> tuple[type[BaseException], ...]:
+    """What boto3 raises when AWS says no or cannot be reached (imported only when needed)."""
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError, Boto3Error)
+
+
 # AWS error codes (ClientError.response["Error"]["Code"]) by what fixes them.
 _CODES = {
     "bucket": {"NoSuchBucket"},

@@ -18,10 +18,9 @@ from constructs import Construct
 
 from contract.profile import CONFIDENCE, RUN_DIMENSION, dimensions, metric_name
 from function.shadow.comparison import AGREED, CANDIDATE_DIMENSION, COMPARED
-from infra.alarms import api_metric
+from infra.alarms import PERIOD, api_metric
 from infra.drift_check import DriftCheck
 
-PERIOD = Duration.minutes(5)
 WIDTH = 8  # three graphs a row (the grid is 24 wide)
 
 

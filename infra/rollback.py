@@ -2,7 +2,7 @@
 the batch function back to the versions of an earlier run, with no build and no canary.
 
 Every version is kept (retained, infra/inference_function.py) and its description names the
-run it serves ("run <run-id>", infra/stack.py), so the versions themselves say where to go.
+run it serves (infra/inference_function.py), so the versions themselves say where to go.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from typing import Any
 
 from infra.aws_clients import client as aws_client
 from infra.cli import CommandError
-from infra.inference_function import LIVE_ALIAS
+from infra.inference_function import LIVE_ALIAS, described_run
 
 log = logging.getLogger("release")
-RUN_PREFIX = "run "  # a version's description: "run <run-id>" (infra/stack.py)
 
 
 class RollbackError(CommandError):
@@ -23,8 +22,7 @@ class RollbackError(CommandError):
 
 
 def _version_run(version: dict[str, Any]) -> str | None:
-    description = version.get("Description") or ""
-    return description[len(RUN_PREFIX) :] if description.startswith(RUN_PREFIX) else None
+    return described_run(version.get("Description") or "")
 
 
 def _alias_and_runs(client: Any, function_name: str) -> tuple[str, dict[int, str | None]]:

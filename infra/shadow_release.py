@@ -14,6 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
+from contract.s3_errors import aws_errors
 from infra.cli import CommandError
 from infra.config import ServiceConfig
 from infra.context import ConfigError, MappingContext
@@ -27,11 +28,9 @@ log = logging.getLogger("release")
 def check_shadow(config: ServiceConfig, run_id: str, force: bool) -> None:
     """Refuses a candidate whose shadow agreement is below shadowMinAgreement (infra/
     shadow_report.py), unless `force`."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
         judged = verdict(config, read_comparison(config, run_id))
-    except (BotoCoreError, ClientError) as exc:
+    except aws_errors() as exc:
         if not force:
             raise ReleaseError(f"cannot read run {run_id}'s shadow comparison from CloudWatch: "
                                f"{exc}; --force promotes without it") from exc  # fmt: skip

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from contract.predictor import softmax
-from training.parity import binomial_tail
+from training.stats import discordant, mcnemar_p
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,10 +90,6 @@ def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> 
         rows.append({"lower": float(edges[b]), "upper": float(edges[b + 1]), "n": n,
                      "confidence": conf, "accuracy": acc})  # fmt: skip
     return {"ece": float(ece), "bins": rows}
-
-
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray) -> float:
-    return reliability(probs, labels)["ece"]
 
 
 def validation_logits(trainer: Trainer, encoder: TextEncoder, frame: pd.DataFrame) -> np.ndarray:
@@ -195,9 +191,8 @@ def calibrate(
 # `make bench-run`'s included, adds evidence; serving applies only the temperature.
 #
 # Why only measured: a bias moves labels (the threshold shifts), so it must hold on held-out data
-# across runs before it ships (issue 20). On one under-trained quick-profile bundle (800 reviews,
-# recall 0.68) it raised test accuracy 80.6 % -> 84.3 % (McNemar p = 2e-4); a well-trained model
-# may have no bias to remove.
+# across runs before it ships (issue 20). It helped an under-trained bundle (README, "Where the
+# code's numbers come from"); a well-trained model may have no bias to remove.
 
 
 def _two(z: np.ndarray) -> np.ndarray:
@@ -231,10 +226,7 @@ def platt_check(
     served, platt = _two(z_test / temperature), _two(a * z_test + b)
     served_right = served.argmax(1) == test_labels
     platt_right = platt.argmax(1) == test_labels
-    gained, lost = (
-        int((platt_right & ~served_right).sum()),
-        int((served_right & ~platt_right).sum()),
-    )
+    gained, lost = discordant(platt_right, served_right)
 
     def scores(logits: np.ndarray) -> dict[str, float]:
         return {"accuracy": float((logits.argmax(1) == test_labels).mean()),
@@ -251,8 +243,8 @@ def platt_check(
         "test_platt": scores(platt),
         "test_platt_only_right": gained,
         "test_served_only_right": lost,
-        # one-sided exact McNemar: does the bias get more test reviews right than it loses?
-        "test_mcnemar_p": binomial_tail(gained, gained + lost, 0.5),
+        # does the bias get more test reviews right than it loses?
+        "test_mcnemar_p": mcnemar_p(gained, lost),
     }
 
 
@@ -288,10 +280,9 @@ def calibration_section(metrics: dict[str, Any]) -> str:
     c = metrics.get("calibration")
     if not c:
         return ""
-    kept = c.get("reason", f"T = {c['temperature']:.3f} fitted")  # bundles before the test
     return f"""## Calibration
 Scores are softmax(logits / T) with T = {c["temperature"]:.3f} (temperature scaling, Guo et al.
-2017; labels are unchanged). T was fitted on the {c["fitted_on"]}; {kept}. Expected calibration
+2017; labels are unchanged). T was fitted on the {c["fitted_on"]}; {c["reason"]}. Expected calibration
 error on the {c["measured_on"]}, {c["ece_bins"]}: **{c["ece_before"]:.4f} before,
 {c["ece_after"]:.4f} after** (test NLL {c["test_nll_before"]:.4f} -> {c["test_nll_after"]:.4f}).
 Reliability diagram: `plots/{RELIABILITY_PLOT}`.

@@ -30,7 +30,7 @@ import numpy as np
 
 from contract.encoder import TextEncoder
 from contract.predictor import OnnxClassifier, combine_windows
-from training.parity import binomial_tail
+from training.stats import discordant, mcnemar_p
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +180,8 @@ def pick(preds: dict[str, np.ndarray], labels: np.ndarray, trained: str) -> dict
     chunk_rule = "max" if accuracy["chunks/max"] > accuracy["chunks/mean"] else "mean"
     best = max(accuracy, key=lambda name: (accuracy[name], name == trained))
     base, challenger = preds[trained] == labels, preds[best] == labels
-    b = int((challenger & ~base).sum())  # the challenger right, as trained wrong
-    c = int((base & ~challenger).sum())
-    p_value = binomial_tail(b, b + c, 0.5)
+    b, c = discordant(challenger, base)  # b: the challenger right, as trained wrong
+    p_value = mcnemar_p(b, c)
     adopted = best != trained and p_value < PICK_ALPHA
     name = best if adopted else trained
     strategy = "chunks" if name.startswith("chunks") else name

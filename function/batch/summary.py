@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from contract.s3_errors import KEY_NOT_FOUND, error_code
 from function.batch.layout import job_prefix, part_key, stats_key, summary_key
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ def _read_json(client: Any, bucket: str, key: str) -> Any | None:
     try:
         return json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if error_code(exc) in KEY_NOT_FOUND:
             return None
         raise
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from training.sagemaker.entry import INSTALL_FAILED, install_command
 from training.sagemaker.image import DLC_SHIPS, JOB_REQUIREMENTS, MIN_TORCH, job_requirements
 from training.sagemaker.launch import package_source
-from training.sagemaker.entry import INSTALL_FAILED, install_command
 
 # The image's platform: Ubuntu 22.04 (glibc 2.35), x86_64. pip takes one platform tag per flag
 # and does not widen manylinux_2_35 to the older tags, so each is named.

@@ -20,9 +20,9 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from training.args import DataArguments, JobArguments, ModelArguments
+from training.sagemaker.args import LaunchArguments
 from training.sagemaker.image import JOB_REQUIREMENTS, dlc_uri
 from training.sagemaker.status import LOG_GROUP
-from training.sagemaker.args import LaunchArguments
 
 ROLE = "arn:aws:iam::123456789012:role/SentimentApi-TrainingRole"
 IMAGE = dlc_uri("us-east-1")

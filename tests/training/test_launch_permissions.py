@@ -20,7 +20,9 @@ from tests.conftest import REPO, run_cli
 from tests.training.test_aws_errors import use_credentials
 from tests.training.test_launch import IMAGE, ROLE, training_jobs
 from training.sagemaker import args as launch_args
-from training.sagemaker import launch, region as launch_region, status as job_status
+from training.sagemaker import launch
+from training.sagemaker import region as launch_region
+from training.sagemaker import status as job_status
 from training.sagemaker.launch import FOLLOW_ACTIONS, LAUNCH_ACTIONS
 
 DOCUMENTED = set(LAUNCH_ACTIONS) | set(FOLLOW_ACTIONS)

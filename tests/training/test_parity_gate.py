@@ -11,7 +11,8 @@ import onnx
 import pytest
 
 from tests.training.signal_model import INPUTS, LABELS, SignalModel, build
-from training.parity import ParityGate, binomial_tail, parity
+from training.parity import ParityGate, parity
+from training.stats import binomial_tail
 
 GATE = ParityGate(alpha=0.01, max_accuracy_drop=0.005, max_agreement_loss=0.02)
 

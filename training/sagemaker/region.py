@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from contract.s3_errors import missing_bucket
+from contract.s3_errors import BUCKET_NOT_FOUND, error_code, missing_bucket
 from training.args import ArgumentError
 
 _IMAGE_REGION_RE = re.compile(r"^\d{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com")
@@ -42,7 +42,7 @@ def bucket_region(client: Any, bucket: str) -> str:
     try:
         constraint = client.get_bucket_location(Bucket=bucket).get("LocationConstraint")
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchBucket", "404"):
+        if error_code(exc) in BUCKET_NOT_FOUND:
             raise ArgumentError(f"cannot use s3://{bucket}: {missing_bucket(bucket)}") from exc
         raise
     return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, constraint)
