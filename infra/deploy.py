@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from infra.cli import CommandError, CommandFailed, read_config, run_command
+from infra.cli import EXIT_CODES, CommandError, CommandFailed, read_config, run_command
 from infra.config import GUARDED, ServiceConfig
 from infra.deploy_role import deploy_role_stack_name
 from infra.outputs import OUTPUTS_FILE, describe_stack, stack_outputs
@@ -109,7 +109,9 @@ def deploy(cdk_json: Path, *, allow: Iterable[str] = (), require_approval: str |
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.deploy", description=__doc__.split("\n\n")[0]
+        prog="python -m infra.deploy",
+        description=__doc__.split("\n\n")[0],
+        epilog=EXIT_CODES,
     )
     parser.add_argument("--cdk-json", type=Path, default=REPO / "cdk.json")
     parser.add_argument("--check", action="store_true",

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from contract.exit_codes import ExitCode
 from infra.aws_clients import client as aws_client
-from infra.cli import CommandError, CommandFailed, read_config, run_command
+from infra.cli import EXIT_CODES, CommandError, CommandFailed, read_config, run_command
 from infra.deploy import REPO
 from infra.outputs import describe_stack, stack_outputs
 
@@ -67,7 +68,9 @@ def deployed_with(bucket: str, stack_name: str, cloudformation: Any) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="empty-bucket: %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m infra.empty_bucket", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.empty_bucket", description=__doc__, epilog=EXIT_CODES
+    )
     parser.add_argument("bucket", help="the ArtifactsBucketName of a destroyed stack")
     parser.add_argument("--yes", action="store_true", help="delete every version: no undo")
     parser.add_argument("--delete-bucket", action="store_true", help="then delete the bucket")
@@ -76,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.yes:
         log.error("this deletes every version of every object in s3://%s: pass --yes", args.bucket)
-        return 2
+        return ExitCode.BAD_INPUT
 
     def run() -> None:
         stack_name = read_config(args.cdk_json).stack_name

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.aws_clients import client as aws_client
-from infra.cli import CommandError, read_config, run_command
+from infra.cli import EXIT_CODES, CommandError, read_config, run_command
 
 REPO = Path(__file__).resolve().parent.parent
 OUTPUTS_FILE = REPO / "cdk.out" / "outputs.json"
@@ -86,7 +86,9 @@ def load_outputs(path: Path, stack_name: str, client: Any = None) -> dict[str, s
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="outputs: %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m infra.outputs", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.outputs", description=__doc__, epilog=EXIT_CODES
+    )
     parser.add_argument("--file", type=Path, default=OUTPUTS_FILE)
     parser.add_argument("--cdk-json", type=Path, default=REPO / "cdk.json")
     args = parser.parse_args(argv)

@@ -38,7 +38,7 @@ from typing import Any
 
 from contract.bundle import BundleError, read_manifest
 from contract.storage import StorageError, fetch_bundle
-from infra.cli import CommandError, read_config, run_command
+from infra.cli import EXIT_CODES, CommandError, read_config, run_command
 from infra.config import ServiceConfig
 from infra.context import ConfigError, MappingContext
 from infra.deploy import APPROVALS, DeployFailed, cdk_deploy, check_deployed
@@ -165,7 +165,9 @@ def _rollback_targets(args: argparse.Namespace) -> tuple[str, str | None]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.release", description=__doc__.split("\n\n")[0]
+        prog="python -m infra.release",
+        description=__doc__.split("\n\n")[0],
+        epilog=EXIT_CODES,
     )
     parser.add_argument("--cdk-json", type=Path, default=REPO / "cdk.json")
     parser.add_argument("--outputs", type=Path, default=OUTPUTS_FILE,

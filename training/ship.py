@@ -23,7 +23,8 @@ from contract.encoder import TextEncoder
 from contract.predictor import OnnxClassifier
 from training.args import JobArguments
 from training.export import export_onnx, fuse_for_cpu, quantize_int8
-from training.finetune import classification_metrics, model_inputs
+from training.finetune import model_inputs
+from training.metrics import classification_metrics
 from training.parity import RULE, Parity, ParityError, ParityGate, parity
 
 log = logging.getLogger(__name__)

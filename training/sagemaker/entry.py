@@ -16,9 +16,11 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from contract.exit_codes import ExitCode
+
 log = logging.getLogger("sagemaker_entry")
 # The installer's own failure: the job stops before training, and SageMaker reports this code.
-INSTALL_FAILED = 2
+INSTALL_FAILED = ExitCode.BAD_INPUT
 
 
 def command(argv: list[str], gpus: int) -> list[str]:
@@ -71,7 +73,7 @@ def install_requirements(code: Path) -> int:
                   "use an image whose torch fits them, e.g. %s", JOB_REQUIREMENTS, torch,
                   dlc_uri(region))  # fmt: skip
         return INSTALL_FAILED
-    return 0
+    return ExitCode.OK
 
 
 def main() -> None:

@@ -19,11 +19,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from contract.s3_errors import explain
+from contract.exit_codes import ExitCode, help_text
+from contract.s3_errors import aws_errors, explain
 from contract.storage import StorageError, check_writable, parse_s3_uri, s3_client
 from training.args import ArgumentError
-from training.sagemaker.image import JOB_REQUIREMENTS, REPO, job_requirements
-from training.sagemaker.status import follow, sagemaker_client
 from training.sagemaker.args import (
     LaunchArguments,
     Target,
@@ -31,9 +30,16 @@ from training.sagemaker.args import (
     parse,
     resolve_target,
 )
+from training.sagemaker.image import JOB_REQUIREMENTS, REPO, job_requirements
 from training.sagemaker.region import check_buckets
+from training.sagemaker.status import JobFailedError, follow, sagemaker_client
 
 log = logging.getLogger(__name__)
+HELP = (
+    (__doc__ or "")
+    + "\n"
+    + help_text(ExitCode.OK, ExitCode.FAILED, ExitCode.BAD_INPUT, ExitCode.INTERRUPTED)
+)
 
 ENTRY_POINT = "sagemaker_entry.py"
 # The IAM actions launch and --wait call, as docs/gpu-training.md lists them for the person who
@@ -184,41 +190,43 @@ def launch(launch_args: LaunchArguments, hyperparameters: dict[str, str]) -> Tar
 
 
 def launch_command(argv: list[str]) -> int:
-    """0 when the job was created (and, with --wait, completed); 1 when it failed; 2 when
-    nothing was launched, or following it stopped (the message names the fix)."""
-    from boto3.exceptions import Boto3Error
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    aws_errors = (BotoCoreError, ClientError, Boto3Error)
+    """Created (and, with --wait, completed): OK; the job failed: FAILED; nothing was launched,
+    or following it stopped: BAD_INPUT (the message names the fix)."""
     try:
-        launch_args, hyperparameters = parse(argv, description=__doc__)
+        launch_args, hyperparameters = parse(argv, description=HELP)
         target = launch(launch_args, hyperparameters)
     except (ArgumentError, StorageError) as exc:
         log.error("%s", exc)
-        return 2
+        return ExitCode.BAD_INPUT
     except LaunchError as exc:
         log.error("launch failed: %s", exc)
-        return 2
-    except aws_errors as exc:  # no credentials, no endpoint, a denied upload, ...
-        log.error("launch failed: %s. %s", exc,
-                  explain(exc, permissions=LAUNCH_PERMISSIONS, what="the training image"))  # fmt: skip
-        return 2
+        return ExitCode.BAD_INPUT
+    except aws_errors() as exc:  # no credentials, no endpoint, a denied upload, ...
+        why = explain(exc, permissions=LAUNCH_PERMISSIONS, what="the training image")
+        log.error("launch failed: %s. %s", exc, why)
+        return ExitCode.BAD_INPUT
     if not launch_args.wait:
         log.info(
             "follow it with: aws sagemaker describe-training-job --training-job-name %s",
             target.job_name,
         )
-        return 0
+        return ExitCode.OK
     try:
-        return follow(target.region, target.job_name, launch_args.poll_seconds)
+        follow(target.region, target.job_name, launch_args.poll_seconds)
+    except JobFailedError as exc:
+        log.error("%s", exc)
+        return ExitCode.FAILED
     except KeyboardInterrupt:
         log.warning("stopped following; training job %s keeps running", target.job_name)
-        return 130
-    except aws_errors as exc:
+        return ExitCode.INTERRUPTED
+    except aws_errors() as exc:
         log.error(
             "stopped following training job %s, which keeps running: %s. %s Then follow it "
             "with: aws sagemaker describe-training-job --training-job-name %s",
-            target.job_name, exc, explain(exc, permissions=FOLLOW_PERMISSIONS, what="the job"),
             target.job_name,
-        )  # fmt: skip
-        return 2
+            exc,
+            explain(exc, permissions=FOLLOW_PERMISSIONS, what="the job"),
+            target.job_name,
+        )
+        return ExitCode.BAD_INPUT
+    return ExitCode.OK
