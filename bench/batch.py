@@ -7,11 +7,11 @@ a moto S3 server on loopback; plus the plan step's parse rate. Writes bench/resu
     python -m bench.batch --smoke --bundle <bundle> --output /tmp/b.json   # 8 rows; make test
 
 Without a bundle it uses bench.lambda_runtime's stand-in (trained a few steps at the quick
-profile's shape: MiniLM-L6, int8, 320 tokens, head+tail): meaningless weights, but the size and
-sequence length the time follows. The rows are IMDB reviews (median ~980 characters), drawn at
-random from the embedded copy. The process gets the machine's CPUs (Settings.threads): compare
-with Lambda's vCPUs at the function's memory (3538 MB = 2 vCPUs). The load average is recorded:
-other work on the machine slows the figure down, never up.
+profile's shape: MiniLM-L6, int8, the profile's max_length, head+tail): meaningless weights, but
+the size and sequence length the time follows. The rows are IMDB reviews (median ~980
+characters), drawn at random from the embedded copy. The process gets the machine's CPUs
+(Settings.threads): compare with Lambda's vCPUs at the function's memory (3538 MB = 2 vCPUs).
+The load average is recorded: other work on the machine slows the figure down, never up.
 """
 
 from __future__ import annotations

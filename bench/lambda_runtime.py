@@ -11,8 +11,9 @@ and sha256 check of the bundle, ONNX Runtime session, app); each cold start gets
 cache, as a new Lambda environment has an empty /tmp. Warm durations are the `REPORT` lines of
 API Gateway v2 predict invocations carrying one median-length IMDB review, beside the same
 handler called in-process right after (on a busy machine, the ratio is what holds). Without a
-bundle, a stand-in is trained for a few steps at the quick profile's shape (MiniLM-L6, 320
-tokens): its weights are meaningless; its size and sequence length are what the timings follow.
+bundle, a stand-in is trained for a few steps at the quick profile's shape (MiniLM-L6, the
+profile's max_length): its weights are meaningless; its size and sequence length are what the
+timings follow.
 
 Updates the "emulator" key of bench/results/lambda.json and keeps every other key.
 """
