@@ -2,12 +2,10 @@
 fusions -> int8 dynamic quantization. Whether a graph may ship is training/parity.py's call
 (training/ship.py).
 
-Measured on 2 AVX-512 VNNI vCPUs with the int8 MiniLM-L6: the plain SDPA export ran one median
-review (~230 tokens) in ~22 ms and batches of 32 at ~39 reviews/s; the graph exported with eager
-attention and fused offline (Attention, SkipLayerNormalization, BiasGelu, EmbedLayerNormalization,
-which quantize to QAttention and QEmbedLayerNormalization) runs them in ~17 ms and at ~52/s
-(bench/results/serving.json), and its session is created in ~45 ms instead of ~95 ms, which a
-cold start pays."""
+The graph is exported with eager attention and fused offline (Attention, SkipLayerNormalization,
+BiasGelu, EmbedLayerNormalization, which quantize to QAttention and QEmbedLayerNormalization): the
+plain SDPA export has no pattern ONNX Runtime fuses, and runs and loads slower (README, "Where the
+code's numbers come from")."""
 
 from __future__ import annotations
 

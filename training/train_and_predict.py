@@ -218,7 +218,7 @@ def budget_training(
         batch_size=job.per_device_train_batch_size,
         epochs=job.num_train_epochs,
     )
-    log.info("plan: %s (speed measured in %.0f s)", plan.describe(), speed.calibration_seconds)
+    log.info("plan: %s (speed measured in %.0f s)", plan.describe(), speed.probe_seconds)
     if not plan.fits:
         log.warning(
             "the %g min budget leaves too little for training on this machine now (measured "

@@ -52,11 +52,11 @@ def fp32_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     real_quantize, real_measure = ship.quantize_int8, budget.measure_speed
 
     def slow_speed(*args, **kwargs):
-        measured = real_measure(*args, **kwargs)  # the real calibration runs...
+        measured = real_measure(*args, **kwargs)  # the real speed probe runs...
         assert measured.train_seconds_per_token > 0 and measured.forward_seconds_per_token > 0
         # ...but the plan gets a fixed, slow speed (10 s a review): of a 10-minute budget it
         # must size the 400-review pool down to a few dozen, whatever this machine's load.
-        return budget.Speed(SECONDS_PER_TOKEN, 1 / 470, measured.calibration_seconds)
+        return budget.Speed(SECONDS_PER_TOKEN, 1 / 470, measured.probe_seconds)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(
