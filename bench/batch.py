@@ -49,9 +49,15 @@ def review_file(rows: int) -> bytes:
 def measure(bundle: Path, rows: int, endpoint: str) -> dict[str, Any]:
     import boto3
 
-    os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench",
-                       "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-                       "MODEL_URI": str(bundle)})  # fmt: skip
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "MODEL_URI": str(bundle),
+        }
+    )
     from function.batch import handler as batch
 
     client = boto3.client("s3")
@@ -60,8 +66,13 @@ def measure(bundle: Path, rows: int, endpoint: str) -> dict[str, Any]:
     client.put_object(Bucket=BUCKET, Key="batch/in/bench.csv", Body=body)
 
     start = time.perf_counter()
-    plan = batch.handler({"step": "plan", "input": {"bucket": BUCKET, "key": "batch/in/bench.csv"},
-                          "rows_per_chunk": rows})  # fmt: skip
+    plan = batch.handler(
+        {
+            "step": "plan",
+            "input": {"bucket": BUCKET, "key": "batch/in/bench.csv"},
+            "rows_per_chunk": rows,
+        }
+    )
     plan_s = time.perf_counter() - start
     items = json.loads(client.get_object(Bucket=BUCKET, Key=plan["items_key"])["Body"].read())
     start = time.perf_counter()

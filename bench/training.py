@@ -98,8 +98,20 @@ def throughput(*, naive: bool, steps: int, max_length: int, pool: int, seed: int
 def quick_profile(models: Path, work: Path) -> dict:
     """`make run`'s training command, timed as a user would time it (a fresh process). It
     publishes to `models` like `make run`, so `make bench-serving` then serves this model."""
-    cmd = [sys.executable, "-m", "training", "--profile", "quick", "--output", str(models),
-           "--output_dir", str(work), "--overwrite", "--progress", "false"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "training",
+        "--profile",
+        "quick",
+        "--output",
+        str(models),
+        "--output_dir",
+        str(work),
+        "--overwrite",
+        "--progress",
+        "false",
+    ]
     start = time.perf_counter()
     subprocess.run(cmd, check=True)
     return quick_summary(models, minutes=(time.perf_counter() - start) / 60)
@@ -144,13 +156,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--steps", type=int, default=24)
     parser.add_argument(
-        "--max-length", type=int, nargs="+", default=[recipe_length, 256],
+        "--max-length",
+        type=int,
+        nargs="+",
+        default=[recipe_length, 256],
         help="one comparison per length; throughput_ratio is the first (the recipe's)",
-    )  # fmt: skip
+    )
     parser.add_argument("--pool", type=int, default=2000, help="reviews the batches are drawn from")
     parser.add_argument("--skip-quick", action="store_true", help="only the throughput part")
-    parser.add_argument("--quick-from", type=Path,
-                        help="a runs root to read the quick-profile figures from, untrained")  # fmt: skip
+    parser.add_argument(
+        "--quick-from",
+        type=Path,
+        help="a runs root to read the quick-profile figures from, untrained",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "training.json")
     add_smoke_flag(parser)
     args = parser.parse_args(argv)

@@ -28,30 +28,45 @@ def aws_errors() -> tuple[type[BaseException], ...]:
 _CODES = {
     "bucket": {"NoSuchBucket"},
     "credentials": {
-        "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "ExpiredTokenException",
-        "InvalidToken", "InvalidClientTokenId", "UnrecognizedClientException",
-        "TokenRefreshRequired", "AuthFailure",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidToken",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "TokenRefreshRequired",
+        "AuthFailure",
     },
     "permission": {
-        "AccessDenied", "AccessDeniedException", "AllAccessDisabled", "UnauthorizedOperation",
+        "AccessDenied",
+        "AccessDeniedException",
+        "AllAccessDisabled",
+        "UnauthorizedOperation",
     },
     "refused": {"403", "Forbidden"},
     "region": {
-        "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException",
+        "PermanentRedirect",
+        "AuthorizationHeaderMalformed",
+        "IllegalLocationConstraintException",
         "301",
     },
-}  # fmt: skip
+}
 # botocore exception classes (matched by name, base classes included) by what fixes them.
 _CLASSES = {
     "credentials": {
-        "NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError",
-        "TokenRetrievalError", "SSOTokenLoadError", "UnauthorizedSSOTokenError",
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "CredentialRetrievalError",
+        "TokenRetrievalError",
+        "SSOTokenLoadError",
+        "UnauthorizedSSOTokenError",
     },
     "region": {"NoRegionError"},
     # EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError; ReadTimeoutError,
     # ConnectionClosedError
     "network": {"ConnectionError", "HTTPClientError"},
-}  # fmt: skip
+}
 
 _HINTS = {
     "bucket": "the bucket {bucket} does not exist in this account: check its name (the stack's "

@@ -55,12 +55,14 @@ class ServiceDashboard(Construct):
         def graph(
             title: str, left: Sequence[cloudwatch.IMetric], **kwargs: object
         ) -> cloudwatch.GraphWidget:
-            return cloudwatch.GraphWidget(title=title, left=list(left), width=WIDTH, height=6,
-                                          **kwargs)  # fmt: skip
+            return cloudwatch.GraphWidget(
+                title=title, left=list(left), width=WIDTH, height=6, **kwargs
+            )
 
         fn = function.function_name
-        buckets = " OR ".join(f'MetricName="{metric_name(CONFIDENCE.name, b)}"'
-                              for b in range(CONFIDENCE.size))  # fmt: skip
+        buckets = " OR ".join(
+            f'MetricName="{metric_name(CONFIDENCE.name, b)}"' for b in range(CONFIDENCE.size)
+        )
         widgets: list[cloudwatch.IWidget] = [
             graph("Traffic: API requests", [api("Count", "Sum", "requests")]),
             graph(
@@ -95,24 +97,44 @@ class ServiceDashboard(Construct):
             ),
         ]
         if alias_name is not None:
-            widgets.append(graph(
-                "Canary: invocations by the version that answered",
-                [search(f'{{AWS/Lambda,ExecutedVersion,FunctionName,Resource}} '
-                        f'FunctionName="{fn}" MetricName="Invocations"', "Sum", "")],
-            ))  # fmt: skip
+            widgets.append(
+                graph(
+                    "Canary: invocations by the version that answered",
+                    [
+                        search(
+                            f"{{AWS/Lambda,ExecutedVersion,FunctionName,Resource}} "
+                            f'FunctionName="{fn}" MetricName="Invocations"',
+                            "Sum",
+                            "",
+                        )
+                    ],
+                )
+            )
         if shadow_run is not None:
             compared, agreed = (
-                cloudwatch.Metric(namespace=namespace, metric_name=name, statistic="Sum",
-                                  dimensions_map={CANDIDATE_DIMENSION: shadow_run}, period=PERIOD)
+                cloudwatch.Metric(
+                    namespace=namespace,
+                    metric_name=name,
+                    statistic="Sum",
+                    dimensions_map={CANDIDATE_DIMENSION: shadow_run},
+                    period=PERIOD,
+                )
                 for name in (COMPARED, AGREED)
-            )  # fmt: skip
-            widgets.append(graph(
-                f"Shadow: agreement of run {shadow_run} with the live answers",
-                [cloudwatch.MathExpression(expression="agreed / compared", period=PERIOD,
-                                           using_metrics={"agreed": agreed, "compared": compared},
-                                           label="agreement")],
-                right=[compared.with_(label="predictions compared")],
-            ))  # fmt: skip
+            )
+            widgets.append(
+                graph(
+                    f"Shadow: agreement of run {shadow_run} with the live answers",
+                    [
+                        cloudwatch.MathExpression(
+                            expression="agreed / compared",
+                            period=PERIOD,
+                            using_metrics={"agreed": agreed, "compared": compared},
+                            label="agreement",
+                        )
+                    ],
+                    right=[compared.with_(label="predictions compared")],
+                )
+            )
         widgets.append(
             cloudwatch.AlarmStatusWidget(
                 title="Alarms (the canary's included)", alarms=list(alarms), width=24, height=4

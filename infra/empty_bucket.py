@@ -49,8 +49,9 @@ def empty_bucket(client: Any, bucket: str) -> int:
         deleted += len(page) - len(refused)
         log.info("%s: %d versions deleted so far", bucket, deleted)
         if refused:
-            first = "; ".join(f"{e['Key']} ({e.get('Code')}: {e.get('Message')})"
-                              for e in refused[:3])  # fmt: skip
+            first = "; ".join(
+                f"{e['Key']} ({e.get('Code')}: {e.get('Message')})" for e in refused[:3]
+            )
             raise EmptyBucketError(
                 f"{len(refused)} versions of s3://{bucket} were not deleted, e.g. {first}: fix "
                 "the permission (s3:DeleteObjectVersion) or the object lock, and run this again"
@@ -74,8 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("bucket", help="the ArtifactsBucketName of a destroyed stack")
     parser.add_argument("--yes", action="store_true", help="delete every version: no undo")
     parser.add_argument("--delete-bucket", action="store_true", help="then delete the bucket")
-    parser.add_argument("--cdk-json", type=Path, default=REPO / "cdk.json",
-                        help="names the stack that must not be using the bucket")  # fmt: skip
+    parser.add_argument(
+        "--cdk-json",
+        type=Path,
+        default=REPO / "cdk.json",
+        help="names the stack that must not be using the bucket",
+    )
     args = parser.parse_args(argv)
     if not args.yes:
         log.error("this deletes every version of every object in s3://%s: pass --yes", args.bucket)

@@ -37,8 +37,11 @@ def _alias_and_runs(client: Any, function_name: str) -> tuple[str, dict[int, str
     for page in client.get_paginator("list_versions_by_function").paginate(
         FunctionName=function_name
     ):
-        runs |= {int(v["Version"]): _version_run(v) for v in page["Versions"]
-                 if v["Version"] != "$LATEST"}  # fmt: skip
+        runs |= {
+            int(v["Version"]): _version_run(v)
+            for v in page["Versions"]
+            if v["Version"] != "$LATEST"
+        }
     if not alias["FunctionVersion"].isdigit() or int(alias["FunctionVersion"]) not in runs:
         raise RollbackError(
             f"{function_name}:{LIVE_ALIAS} points at {alias['FunctionVersion']}, "
@@ -57,8 +60,11 @@ def _choose(function_name: str, current: int, runs: dict[int, str | None], to: s
                 f"no version of {function_name} serves run {to!r}; versions serve {known}"
             )
         return choices[0]
-    older = [v for v in sorted(runs, reverse=True)
-             if v < current and runs[v] and runs[v] != runs[current]]  # fmt: skip
+    older = [
+        v
+        for v in sorted(runs, reverse=True)
+        if v < current and runs[v] and runs[v] != runs[current]
+    ]
     if not older:
         raise RollbackError(
             f"no earlier version of {function_name} served another run than {runs[current]!r}"
@@ -67,14 +73,30 @@ def _choose(function_name: str, current: int, runs: dict[int, str | None], to: s
 
 
 def _move(client: Any, function_name: str, current: str, target: int, run_id: str) -> None:
-    client.update_alias(FunctionName=function_name, Name=LIVE_ALIAS, FunctionVersion=str(target),
-                        RoutingConfig={"AdditionalVersionWeights": {}})  # fmt: skip
-    log.info("%s:%s moved from version %s to %s (run %s)", function_name, LIVE_ALIAS, current,
-             target, run_id)  # fmt: skip
+    client.update_alias(
+        FunctionName=function_name,
+        Name=LIVE_ALIAS,
+        FunctionVersion=str(target),
+        RoutingConfig={"AdditionalVersionWeights": {}},
+    )
+    log.info(
+        "%s:%s moved from version %s to %s (run %s)",
+        function_name,
+        LIVE_ALIAS,
+        current,
+        target,
+        run_id,
+    )
 
 
-def rollback(function_name: str, *, to: str | None, batch_function_name: str | None = None,
-             api_only: bool = False, client: Any = None) -> tuple[str, str]:  # fmt: skip
+def rollback(
+    function_name: str,
+    *,
+    to: str | None,
+    batch_function_name: str | None = None,
+    api_only: bool = False,
+    client: Any = None,
+) -> tuple[str, str]:
     """Moves the API's `live` alias, and the batch function's to the same run, back to the
     chosen earlier version; returns (API version, run id). Both targets are found before
     either alias moves, so a batch function without that run leaves both where they were."""

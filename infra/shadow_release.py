@@ -32,8 +32,10 @@ def check_shadow(config: ServiceConfig, run_id: str, force: bool) -> None:
         judged = verdict(config, read_comparison(config, run_id))
     except aws_errors() as exc:
         if not force:
-            raise ReleaseError(f"cannot read run {run_id}'s shadow comparison from CloudWatch: "
-                               f"{exc}; --force promotes without it") from exc  # fmt: skip
+            raise ReleaseError(
+                f"cannot read run {run_id}'s shadow comparison from CloudWatch: "
+                f"{exc}; --force promotes without it"
+            ) from exc
         log.warning("shadow comparison unreadable (%s); promoting anyway (--force)", exc)
         return
     if judged.allowed:
@@ -44,8 +46,14 @@ def check_shadow(config: ServiceConfig, run_id: str, force: bool) -> None:
         raise ReleaseError(judged.message)
 
 
-def shadow(run_id: str | None, *, bucket: str | None, cdk_json: Path, sample: float | None,
-           deploy_now: bool) -> None:  # fmt: skip
+def shadow(
+    run_id: str | None,
+    *,
+    bucket: str | None,
+    cdk_json: Path,
+    sample: float | None,
+    deploy_now: bool,
+) -> None:
     """Puts `run_id` beside the live version (verified like promote's run), or with None takes
     the shadow away; writes cdk.json and, with `deploy_now`, deploys it as `make deploy` does
     (cdk.json back as it was when that fails)."""
@@ -69,8 +77,9 @@ def shadow(run_id: str | None, *, bucket: str | None, cdk_json: Path, sample: fl
         if not where:
             raise ReleaseError("which bucket holds the run? pass --bucket <ArtifactsBucketName>")
         verify_run(where, config.model_read_prefix, run_id)
-        log.info("shadowing run %s on %.0f%% of prediction requests", run_id,
-                 config.shadow_sample * 100)  # fmt: skip
+        log.info(
+            "shadowing run %s on %.0f%% of prediction requests", run_id, config.shadow_sample * 100
+        )
     write_cdk_json(cdk_json, document)
     if not deploy_now:
         log.info("next: make deploy, then commit %s", cdk_json.name)

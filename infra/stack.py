@@ -140,9 +140,16 @@ class SentimentStack(Stack):
                 # Throttles say the account is short of concurrency, not that the version is bad.
                 alarms=release_alarms,
             )
-        add_monitoring(self, config=config, service=service, stage=api.api.deployment_stage,
-                       alarms=alarms, canary=release, model_bucket=model_bucket,
-                       model_uri=model_uri)  # fmt: skip
+        add_monitoring(
+            self,
+            config=config,
+            service=service,
+            stage=api.api.deployment_stage,
+            alarms=alarms,
+            canary=release,
+            model_bucket=model_bucket,
+            model_uri=model_uri,
+        )
         batch: BatchScoring | None = None
         if config.batch_scoring:
             batch = BatchScoring(

@@ -87,8 +87,15 @@ def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> 
             continue
         conf, acc = float(confidence[members].mean()), float(correct[members].mean())
         ece += n / len(labels) * abs(acc - conf)
-        rows.append({"lower": float(edges[b]), "upper": float(edges[b + 1]), "n": n,
-                     "confidence": conf, "accuracy": acc})  # fmt: skip
+        rows.append(
+            {
+                "lower": float(edges[b]),
+                "upper": float(edges[b + 1]),
+                "n": n,
+                "confidence": conf,
+                "accuracy": acc,
+            }
+        )
     return {"ece": float(ece), "bins": rows}
 
 
@@ -131,9 +138,15 @@ def choose_temperature(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]
         f"significantly (likelihood-ratio test of T = 1, chi2(1) = {statistic:.2f}, p = {p:.2g} "
         f">= {KEEP_ALPHA:g}), so it would fit noise"
     )
-    return {"temperature": fitted if keep else 1.0, "fitted_temperature": fitted,
-            "kept": "fitted" if keep else "identity", "reason": reason,
-            "lr_statistic": statistic, "lr_p": p, "alpha": KEEP_ALPHA}  # fmt: skip
+    return {
+        "temperature": fitted if keep else 1.0,
+        "fitted_temperature": fitted,
+        "kept": "fitted" if keep else "identity",
+        "reason": reason,
+        "lr_statistic": statistic,
+        "lr_p": p,
+        "alpha": KEEP_ALPHA,
+    }
 
 
 @dataclass
@@ -176,10 +189,16 @@ def calibrate(
         "reliability_before": before["bins"],
         "reliability_after": after["bins"],
     }
-    metrics["platt_check"] = platt_check(validation_logits, validation_labels, test_logits,
-                                         test_labels, temperature)  # fmt: skip
-    log.info("calibration: %s; test ECE %.4f -> %.4f (%d bins)", choice["reason"],
-             before["ece"], after["ece"], ECE_BINS)  # fmt: skip
+    metrics["platt_check"] = platt_check(
+        validation_logits, validation_labels, test_logits, test_labels, temperature
+    )
+    log.info(
+        "calibration: %s; test ECE %.4f -> %.4f (%d bins)",
+        choice["reason"],
+        before["ece"],
+        after["ece"],
+        ECE_BINS,
+    )
     write_reliability_plot(plots_dir / RELIABILITY_PLOT, before, after, temperature)
     return Calibration(temperature, metrics)
 
@@ -220,18 +239,26 @@ def platt_check(
     fit = LogisticRegression(C=1e6, max_iter=1000).fit(z_val[:, None], validation_labels)
     a, b = float(fit.coef_[0, 0]), float(fit.intercept_[0])
     t_only = fit_temperature(validation_logits, validation_labels)
-    statistic = max(0.0, 2 * len(validation_labels) * (
-        nll(validation_logits, validation_labels, t_only) - nll(_two(a * z_val + b), validation_labels)
-    ))  # fmt: skip
+    statistic = max(
+        0.0,
+        2
+        * len(validation_labels)
+        * (
+            nll(validation_logits, validation_labels, t_only)
+            - nll(_two(a * z_val + b), validation_labels)
+        ),
+    )
     served, platt = _two(z_test / temperature), _two(a * z_test + b)
     served_right = served.argmax(1) == test_labels
     platt_right = platt.argmax(1) == test_labels
     gained, lost = discordant(platt_right, served_right)
 
     def scores(logits: np.ndarray) -> dict[str, float]:
-        return {"accuracy": float((logits.argmax(1) == test_labels).mean()),
-                "ece": reliability(softmax(logits), test_labels)["ece"],
-                "nll": nll(logits, test_labels)}  # fmt: skip
+        return {
+            "accuracy": float((logits.argmax(1) == test_labels).mean()),
+            "ece": reliability(softmax(logits), test_labels)["ece"],
+            "nll": nll(logits, test_labels),
+        }
 
     return {
         "applied": False,

@@ -20,8 +20,22 @@ log = logging.getLogger(__name__)
 
 
 # Hugging Face model types whose exported encoder ONNX Runtime's "bert" optimizer can fuse.
-BERT_LIKE = frozenset({"bert", "distilbert", "roberta", "xlm-roberta", "camembert", "electra",
-                       "albert", "mpnet", "deberta", "deberta-v2", "ernie", "big_bird"})  # fmt: skip
+BERT_LIKE = frozenset(
+    {
+        "bert",
+        "distilbert",
+        "roberta",
+        "xlm-roberta",
+        "camembert",
+        "electra",
+        "albert",
+        "mpnet",
+        "deberta",
+        "deberta-v2",
+        "ernie",
+        "big_bird",
+    }
+)
 
 
 def export_onnx(model: PreTrainedModel, path: Path, inputs: list[str]) -> Path:
@@ -82,19 +96,27 @@ def fuse_for_cpu(fp32: Path, fused: Path, config: PretrainedConfig) -> dict[str,
     hardware-specific rewrites, so the result runs on any CPU). Returns the fused operators,
     or {} when this architecture is not one it fuses (the plain graph is then quantized)."""
     if config.model_type not in BERT_LIKE:
-        log.info("no offline fusions for model type %r; quantizing the plain graph",
-                 config.model_type)  # fmt: skip
+        log.info(
+            "no offline fusions for model type %r; quantizing the plain graph", config.model_type
+        )
         return {}
     from onnxruntime.transformers.optimizer import optimize_model
 
     try:
         # 0 heads / hidden size: the optimizer reads them off the graph.
-        optimized = optimize_model(str(fp32), model_type="bert", opt_level=0,
-                                   num_heads=getattr(config, "num_attention_heads", 0),
-                                   hidden_size=getattr(config, "hidden_size", 0))  # fmt: skip
+        optimized = optimize_model(
+            str(fp32),
+            model_type="bert",
+            opt_level=0,
+            num_heads=getattr(config, "num_attention_heads", 0),
+            hidden_size=getattr(config, "hidden_size", 0),
+        )
     except Exception as exc:  # a graph the fusions trip on still exports, unfused
-        log.warning("ONNX Runtime's fusions failed (%s: %s); quantizing the plain graph",
-                    type(exc).__name__, exc)  # fmt: skip
+        log.warning(
+            "ONNX Runtime's fusions failed (%s: %s); quantizing the plain graph",
+            type(exc).__name__,
+            exc,
+        )
         return {}
     counts = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
     if not counts.get("Attention"):

@@ -80,10 +80,22 @@ def plan_job(client: Any, event: dict[str, Any], rows_per_chunk: int = ROWS_PER_
     job = job_id(key, etag)
     token = uuid.uuid4().hex  # which run wrote a chunk's stats: a re-run never counts old ones
     items = [
-        {"bucket": bucket, "key": key, "etag": etag, "format": fmt, "header": header,
-         "job": job, "token": token, "index": i, "start": s, "end": e, "first_row": f, "rows": n}
+        {
+            "bucket": bucket,
+            "key": key,
+            "etag": etag,
+            "format": fmt,
+            "header": header,
+            "job": job,
+            "token": token,
+            "index": i,
+            "start": s,
+            "end": e,
+            "first_row": f,
+            "rows": n,
+        }
         for i, (s, e, f, n) in enumerate(cut(row_ends, data_start, rows_per_chunk))
-    ]  # fmt: skip
+    ]
     client.put_object(
         Bucket=bucket,
         Key=chunks_key(job),

@@ -86,9 +86,11 @@ def summarize_job(client: Any, plan: dict[str, Any]) -> dict[str, Any]:
         "rows_per_function_second": round(scored / busy, 2) if busy else None,
     }
     client.put_object(
-        Bucket=bucket, Key=summary_key(job), Body=json.dumps(summary, indent=1).encode(),
+        Bucket=bucket,
+        Key=summary_key(job),
+        Body=json.dumps(summary, indent=1).encode(),
         ContentType="application/json",
-    )  # fmt: skip
+    )
     log.info("job summarized", extra={k: summary[k] for k in ("job", "status", "rows", "scored")})
     return {
         "job": job,

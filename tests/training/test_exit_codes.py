@@ -13,8 +13,9 @@ from tests.training.test_fallback import assert_nothing_published, negate_logits
 
 
 def run_in(root: Path, *extra: str) -> int:
-    return run_cli(*TINY_ARGS, "--output", str(root / "models"), "--output_dir", str(root / "w"),
-                   *extra)  # fmt: skip
+    return run_cli(
+        *TINY_ARGS, "--output", str(root / "models"), "--output_dir", str(root / "w"), *extra
+    )
 
 
 def test_a_missing_embedded_model_package_exits_2_naming_it(tmp_path, monkeypatch, caplog):

@@ -105,8 +105,9 @@ def gate_on(signal_model: SignalModel, path: Path):
 
 def flip_allowance(n: int) -> int:
     """The most flips of n the guard lets through at GATE's level."""
-    return next(k for k in range(n + 1) if binomial_tail(k + 1, n, GATE.max_agreement_loss)
-                < GATE.alpha)  # fmt: skip
+    return next(
+        k for k in range(n + 1) if binomial_tail(k + 1, n, GATE.max_agreement_loss) < GATE.alpha
+    )
 
 
 def test_the_fixture_has_real_signal_away_from_the_boundary(signal_model: SignalModel) -> None:

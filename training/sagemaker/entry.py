@@ -41,9 +41,17 @@ def command(argv: list[str], gpus: int) -> list[str]:
 
 def install_command(requirements: Path, constraints: Path) -> list[str]:
     return [
-        sys.executable, "-m", "pip", "install", "--no-input", "--disable-pip-version-check",
-        "-r", str(requirements), "-c", str(constraints),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-input",
+        "--disable-pip-version-check",
+        "-r",
+        str(requirements),
+        "-c",
+        str(constraints),
+    ]
 
 
 def install_requirements(code: Path) -> int:
@@ -55,23 +63,34 @@ def install_requirements(code: Path) -> int:
     try:
         torch = version("torch")
     except PackageNotFoundError:
-        log.error("the training image has no torch; use a PyTorch training image, e.g. %s",
-                  dlc_uri(region))  # fmt: skip
+        log.error(
+            "the training image has no torch; use a PyTorch training image, e.g. %s",
+            dlc_uri(region),
+        )
         return INSTALL_FAILED
     if tuple(int(p) for p in torch.split(".")[:2]) < MIN_TORCH:
-        log.error("the training image's torch %s is too old: the job needs %s (transformers 5 "
-                  "turns older torch off); use a newer image, e.g. %s", torch, torch_floor(),
-                  dlc_uri(region))  # fmt: skip
+        log.error(
+            "the training image's torch %s is too old: the job needs %s (transformers 5 "
+            "turns older torch off); use a newer image, e.g. %s",
+            torch,
+            torch_floor(),
+            dlc_uri(region),
+        )
         return INSTALL_FAILED
     constraints = code / "image-constraints.txt"
     constraints.write_text(f"torch=={torch}\n")
     cmd = install_command(code / JOB_REQUIREMENTS, constraints)
-    log.info("installing %s with the image's torch %s kept: %s", JOB_REQUIREMENTS, torch,
-             " ".join(cmd))  # fmt: skip
+    log.info(
+        "installing %s with the image's torch %s kept: %s", JOB_REQUIREMENTS, torch, " ".join(cmd)
+    )
     if subprocess.run(cmd, check=False).returncode != 0:
-        log.error("pip could not install %s beside the image's torch %s (its reason is above); "
-                  "use an image whose torch fits them, e.g. %s", JOB_REQUIREMENTS, torch,
-                  dlc_uri(region))  # fmt: skip
+        log.error(
+            "pip could not install %s beside the image's torch %s (its reason is above); "
+            "use an image whose torch fits them, e.g. %s",
+            JOB_REQUIREMENTS,
+            torch,
+            dlc_uri(region),
+        )
         return INSTALL_FAILED
     return ExitCode.OK
 

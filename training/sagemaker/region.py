@@ -58,15 +58,25 @@ def check_image_and_stack(region: str, image_uri: str, stack: str, outputs: dict
     image = image_region(image_uri)
     if image is not None and image != region:
         same_image = image_uri.replace(f".{image}.", f".{region}.", 1)
-        raise mismatch("--image_uri", image, region, "SageMaker pulls training images from its "
-                       f"own region; use the same image from {region} ({same_image}) or run "
-                       f"the job in {image} (--region {image})")  # fmt: skip
+        raise mismatch(
+            "--image_uri",
+            image,
+            region,
+            "SageMaker pulls training images from its "
+            f"own region; use the same image from {region} ({same_image}) or run "
+            f"the job in {image} (--region {image})",
+        )
     deployed = stack_region(outputs)
     if deployed is not None and deployed != region:
-        raise mismatch(f"the stack {stack} (--stack_outputs)", deployed, region, "its training "
-                       f"role writes the job's logs only in {deployed}, and its bucket is there. "
-                       f"Run the job in {deployed} (--region {deployed}, or export "
-                       f"AWS_REGION={deployed} as docs/deploy.md does)")  # fmt: skip
+        raise mismatch(
+            f"the stack {stack} (--stack_outputs)",
+            deployed,
+            region,
+            "its training "
+            f"role writes the job's logs only in {deployed}, and its bucket is there. "
+            f"Run the job in {deployed} (--region {deployed}, or export "
+            f"AWS_REGION={deployed} as docs/deploy.md does)",
+        )
 
 
 def check_buckets(region: str, buckets: dict[str, str], client: Any) -> None:
@@ -75,7 +85,12 @@ def check_buckets(region: str, buckets: dict[str, str], client: Any) -> None:
     for bucket, flag in buckets.items():
         where = bucket_region(client, bucket)
         if where != region:
-            raise mismatch(f"s3://{bucket} ({flag})", where, region, "SageMaker reads a job's "
-                           "input only from its own region, and the job's code, output and "
-                           f"bundle go there too. Run the job in {where} (--region {where}) or "
-                           f"use a bucket in {region}")  # fmt: skip
+            raise mismatch(
+                f"s3://{bucket} ({flag})",
+                where,
+                region,
+                "SageMaker reads a job's "
+                "input only from its own region, and the job's code, output and "
+                f"bundle go there too. Run the job in {where} (--region {where}) or "
+                f"use a bucket in {region}",
+            )
