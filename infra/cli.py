@@ -5,6 +5,7 @@ app reads it, and the one error boundary that turns their errors into an exit co
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 from collections.abc import Callable
@@ -15,8 +16,8 @@ from contract.s3_errors import aws_errors
 from infra.config import ServiceConfig
 from infra.context import ConfigError, MappingContext
 
-# Every infra command's --help ends with this.
 EXIT_CODES = help_text(ExitCode.OK, ExitCode.FAILED, ExitCode.BAD_INPUT)
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 
 class CommandError(CommandExit):
@@ -29,6 +30,16 @@ class CommandFailed(CommandError):
     """Ran and failed; the message says what is left and where to look."""
 
     code = ExitCode.FAILED
+
+
+def command_parser(
+    prog: str, description: str, cdk_json_help: str | None = None
+) -> argparse.ArgumentParser:
+    """An infra command's parser: its --help ends with the exit codes, and --cdk-json names the
+    configuration the app reads."""
+    parser = argparse.ArgumentParser(prog=prog, description=description, epilog=EXIT_CODES)
+    parser.add_argument("--cdk-json", type=Path, default=CDK_JSON, help=cdk_json_help)
+    return parser
 
 
 def read_config(cdk_json: Path) -> ServiceConfig:

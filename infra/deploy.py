@@ -24,12 +24,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from infra.cli import EXIT_CODES, CommandError, CommandFailed, read_config, run_command
+from infra.cli import CommandError, CommandFailed, command_parser, read_config, run_command
 from infra.config import GUARDED, ServiceConfig
 from infra.deploy_role import deploy_role_stack_name
 from infra.outputs import OUTPUTS_FILE, describe_stack, stack_outputs
 
-REPO = Path(__file__).resolve().parent.parent
 APPROVALS = ("never", "any-change", "broadening")
 log = logging.getLogger("infra.deploy")
 
@@ -119,12 +118,7 @@ def deploy(
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m infra.deploy",
-        description=__doc__.split("\n\n")[0],
-        epilog=EXIT_CODES,
-    )
-    parser.add_argument("--cdk-json", type=Path, default=REPO / "cdk.json")
+    parser = command_parser("python -m infra.deploy", __doc__.split("\n\n")[0])
     parser.add_argument(
         "--check",
         action="store_true",

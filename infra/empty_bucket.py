@@ -8,17 +8,14 @@ while that stack is deployed.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from contract.exit_codes import ExitCode
 from infra.aws_clients import client as aws_client
-from infra.cli import EXIT_CODES, CommandError, CommandFailed, read_config, run_command
-from infra.deploy import REPO
+from infra.cli import CommandError, CommandFailed, command_parser, read_config, run_command
 from infra.outputs import describe_stack, stack_outputs
 
 # DeleteObjects takes at most this many keys a call, and ListObjectVersions returns at most
@@ -69,18 +66,14 @@ def deployed_with(bucket: str, stack_name: str, cloudformation: Any) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="empty-bucket: %(message)s")
-    parser = argparse.ArgumentParser(
-        prog="python -m infra.empty_bucket", description=__doc__, epilog=EXIT_CODES
+    parser = command_parser(
+        "python -m infra.empty_bucket",
+        __doc__,
+        cdk_json_help="names the stack that must not be using the bucket",
     )
     parser.add_argument("bucket", help="the ArtifactsBucketName of a destroyed stack")
     parser.add_argument("--yes", action="store_true", help="delete every version: no undo")
     parser.add_argument("--delete-bucket", action="store_true", help="then delete the bucket")
-    parser.add_argument(
-        "--cdk-json",
-        type=Path,
-        default=REPO / "cdk.json",
-        help="names the stack that must not be using the bucket",
-    )
     args = parser.parse_args(argv)
     if not args.yes:
         log.error("this deletes every version of every object in s3://%s: pass --yes", args.bucket)

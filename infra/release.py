@@ -38,7 +38,7 @@ from typing import Any
 
 from contract.bundle import BundleError, read_manifest
 from contract.storage import StorageError, fetch_bundle
-from infra.cli import EXIT_CODES, CommandError, read_config, run_command
+from infra.cli import CommandError, command_parser, read_config, run_command
 from infra.config import ServiceConfig
 from infra.context import ConfigError, MappingContext
 from infra.deploy import APPROVALS, DeployFailed, cdk_deploy, check_deployed
@@ -47,7 +47,6 @@ from infra.rollback import rollback
 from infra.shadow_report import COMPARE_HOURS
 
 log = logging.getLogger("release")
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SHIFT = "Canary10Percent5Minutes"
 
 
@@ -176,12 +175,7 @@ def _rollback_targets(args: argparse.Namespace) -> tuple[str, str | None]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m infra.release",
-        description=__doc__.split("\n\n")[0],
-        epilog=EXIT_CODES,
-    )
-    parser.add_argument("--cdk-json", type=Path, default=REPO / "cdk.json")
+    parser = command_parser("python -m infra.release", __doc__.split("\n\n")[0])
     parser.add_argument(
         "--outputs",
         type=Path,
