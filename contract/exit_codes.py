@@ -62,10 +62,13 @@ def exit_code(
 ) -> ExitCode:
     """Runs `action`; an error listed in `errors` (first match wins, so list subclasses first)
     or a CommandExit is logged with its message, never a traceback, and becomes its code."""
-    expected = (*errors, CommandExit)
+    # `except` takes a flat tuple of classes: a nested one raises TypeError.
+    expected: tuple[type[BaseException], ...] = (CommandExit,)
+    for kinds in errors:
+        expected += kinds if isinstance(kinds, tuple) else (kinds,)
     try:
         action()
-    except expected as exc:  # type: ignore[misc]
+    except expected as exc:
         log.error("%s%s", prefix, exc)
         for kinds, code in errors.items():
             if isinstance(exc, kinds):

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import sys
 
 import pytest
 
-from contract.exit_codes import MEANING, ExitCode
+from contract.exit_codes import MEANING, CommandExit, ExitCode, exit_code
 from tests.conftest import REPO
 
 
@@ -43,3 +44,37 @@ def test_help_lists_the_exit_codes(module, codes):
     assert "Exit codes:" in text
     for code in codes:
         assert f"{code} {' '.join(MEANING[ExitCode(code)].split()[:3])}" in text
+
+
+class _Refused(CommandExit):
+    code = ExitCode.QUALITY_GATE
+
+
+def _raising(exc: BaseException):
+    def action() -> None:
+        raise exc
+
+    return action
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (KeyError("k"), ExitCode.BAD_INPUT),  # inside a tuple of kinds
+        (ValueError("v"), ExitCode.BAD_INPUT),
+        (LookupError("l"), ExitCode.PARITY_FAILED),  # KeyError's base, listed after it
+        (_Refused("gate"), ExitCode.QUALITY_GATE),  # a CommandExit carries its own code
+    ],
+)
+def test_exit_code_maps_listed_errors_and_logs_the_message(raised, expected, caplog):
+    errors = {(KeyError, ValueError): ExitCode.BAD_INPUT, LookupError: ExitCode.PARITY_FAILED}
+    log = logging.getLogger("test.exit_codes")
+    assert exit_code(_raising(raised), errors, log, prefix="failed: ") == expected
+    assert f"failed: {raised}" in caplog.text and "Traceback" not in caplog.text
+
+
+def test_exit_code_lets_an_unlisted_error_through_and_returns_ok_on_success():
+    log = logging.getLogger("test.exit_codes")
+    assert exit_code(lambda: None, {KeyError: ExitCode.BAD_INPUT}, log) == ExitCode.OK
+    with pytest.raises(ZeroDivisionError):
+        exit_code(_raising(ZeroDivisionError()), {KeyError: ExitCode.BAD_INPUT}, log)
