@@ -24,6 +24,7 @@ def test_readme_lists_every_exit_code_with_its_meaning():
 @pytest.mark.parametrize(
     ("module", "codes"),
     [
+        (["training"], (0, 1, 2, 3, 4, 5)),
         (["training", "launch"], (0, 1, 2, 130)),
         (["infra.release"], (0, 1, 2)),
         (["infra.deploy"], (0, 1, 2)),
