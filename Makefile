@@ -13,7 +13,7 @@ PORT ?= 8000
 include mk/infra.mk
 include mk/image.mk
 
-.PHONY: help setup run train serve test test-all lint format bench bench-training bench-serving synth clean
+.PHONY: help setup run train serve test lint format bench bench-training bench-serving synth clean
 
 help:
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -42,9 +42,6 @@ serve: $(RUN_STAMP) ## serve MODEL_URI (bundle dir, runs root or s3:// URI) on 1
 
 test: $(STAMP) $(TEST_DEPS) ## the default test suite (CPU, offline)
 	$(BIN)/python -m pytest -q
-
-test-all: $(STAMP) $(TEST_DEPS) ## the default suite plus slow checks (the image has make test-image)
-	$(BIN)/python -m pytest -q -m "not image"
 
 lint: $(STAMP) ## ruff lint + format check, mypy over contract/ function/ training/ infra/
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

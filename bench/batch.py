@@ -7,11 +7,11 @@ a moto S3 server on loopback; plus the plan step's parse rate. Writes bench/resu
     python -m bench.batch --smoke --bundle <bundle> --output /tmp/b.json   # 8 rows; make test
 
 Without a bundle it uses bench.lambda_runtime's stand-in (trained a few steps at the quick
-profile's shape: MiniLM-L6, int8, 320 tokens, head+tail): meaningless weights, but the size and
-sequence length the time follows. The rows are IMDB reviews (median ~980 characters), drawn at
-random from the embedded copy. The process gets the machine's CPUs (Settings.threads): compare
-with Lambda's vCPUs at the function's memory (3538 MB = 2 vCPUs). The load average is recorded:
-other work on the machine slows the figure down, never up.
+profile's shape: MiniLM-L6, int8, the profile's max_length, head+tail): meaningless weights, but
+the size and sequence length the time follows. The rows are IMDB reviews (median ~980
+characters), drawn at random from the embedded copy. The process gets the machine's CPUs
+(Settings.threads): compare with Lambda's vCPUs at the function's memory (3538 MB = 2 vCPUs).
+The load average is recorded: other work on the machine slows the figure down, never up.
 """
 
 from __future__ import annotations
@@ -49,9 +49,15 @@ def review_file(rows: int) -> bytes:
 def measure(bundle: Path, rows: int, endpoint: str) -> dict[str, Any]:
     import boto3
 
-    os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench",
-                       "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-                       "MODEL_URI": str(bundle)})  # fmt: skip
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "MODEL_URI": str(bundle),
+        }
+    )
     from function.batch import handler as batch
 
     client = boto3.client("s3")
@@ -60,8 +66,13 @@ def measure(bundle: Path, rows: int, endpoint: str) -> dict[str, Any]:
     client.put_object(Bucket=BUCKET, Key="batch/in/bench.csv", Body=body)
 
     start = time.perf_counter()
-    plan = batch.handler({"step": "plan", "input": {"bucket": BUCKET, "key": "batch/in/bench.csv"},
-                          "rows_per_chunk": rows})  # fmt: skip
+    plan = batch.handler(
+        {
+            "step": "plan",
+            "input": {"bucket": BUCKET, "key": "batch/in/bench.csv"},
+            "rows_per_chunk": rows,
+        }
+    )
     plan_s = time.perf_counter() - start
     items = json.loads(client.get_object(Bucket=BUCKET, Key=plan["items_key"])["Body"].read())
     start = time.perf_counter()

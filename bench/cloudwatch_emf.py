@@ -26,8 +26,12 @@ def metric_data(line: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
             dims = [{"Name": d, "Value": str(line[d])} for d in dimension_set]
             for metric in block["Metrics"]:
                 value = line[metric["Name"]]  # the spec: a declared metric must be present
-                datum = {"MetricName": metric["Name"], "Dimensions": dims, "Timestamp": when,
-                         "Unit": metric.get("Unit", "None")}  # fmt: skip
+                datum = {
+                    "MetricName": metric["Name"],
+                    "Dimensions": dims,
+                    "Timestamp": when,
+                    "Unit": metric.get("Unit", "None"),
+                }
                 datum |= {"Values": value} if isinstance(value, list) else {"Value": value}
                 out.append((block["Namespace"], datum))
     return out

@@ -11,8 +11,9 @@ and sha256 check of the bundle, ONNX Runtime session, app); each cold start gets
 cache, as a new Lambda environment has an empty /tmp. Warm durations are the `REPORT` lines of
 API Gateway v2 predict invocations carrying one median-length IMDB review, beside the same
 handler called in-process right after (on a busy machine, the ratio is what holds). Without a
-bundle, a stand-in is trained for a few steps at the quick profile's shape (MiniLM-L6, 320
-tokens): its weights are meaningless; its size and sequence length are what the timings follow.
+bundle, a stand-in is trained for a few steps at the quick profile's shape (MiniLM-L6, the
+profile's max_length): its weights are meaningless; its size and sequence length are what the
+timings follow.
 
 Updates the "emulator" key of bench/results/lambda.json and keeps every other key.
 """
@@ -55,11 +56,27 @@ SMOKE = {"cold_starts": 1, "invokes": 2}
 STAND_IN = CACHE / "bench-lambda" / "models"
 BUCKET = "bench-lambda"
 STAND_IN_ARGS = [
-    "--profile", "quick", "--max_steps", "4", "--max_train_samples", "32",
-    "--max_eval_samples", "16", "--max_test_samples", "32", "--baseline", "false",
-    "--save_hf_checkpoint", "false", "--max_agreement_loss", "0.5", "--max_accuracy_drop", "0.5",
-    "--progress", "false",
-]  # fmt: skip
+    "--profile",
+    "quick",
+    "--max_steps",
+    "4",
+    "--max_train_samples",
+    "32",
+    "--max_eval_samples",
+    "16",
+    "--max_test_samples",
+    "32",
+    "--baseline",
+    "false",
+    "--save_hf_checkpoint",
+    "false",
+    "--max_agreement_loss",
+    "0.5",
+    "--max_accuracy_drop",
+    "0.5",
+    "--progress",
+    "false",
+]
 
 
 def bundle_or_stand_in(given: Path | None) -> Path:
@@ -217,8 +234,12 @@ def in_process_warm_ms(bundle: Path, invokes: int, work: Path) -> list[float]:
     env["MODEL_CACHE_DIR"] = str(work / "model-cache-ref")
     run = subprocess.run(
         [sys.executable, "-c", IN_PROCESS, str(invokes)],
-        capture_output=True, text=True, check=True, env=env, cwd=REPO,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=REPO,
+    )
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
@@ -236,10 +257,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold-starts", type=int, default=5, help="fresh environments")
     parser.add_argument("--invokes", type=int, default=100, help="warm invokes on the last one")
     parser.add_argument("--output", type=Path, default=RESULTS)
-    parser.add_argument("--task-root", type=Path, help="an assembled task root to reuse "
-                        "(function/image/assemble.py; default: assemble one)")  # fmt: skip
-    parser.add_argument("--runtime-dir", type=Path, help="awslambdaric and boto3 installed for "
-                        "the image's Python, to reuse (default: install them)")  # fmt: skip
+    parser.add_argument(
+        "--task-root",
+        type=Path,
+        help="an assembled task root to reuse (function/image/assemble.py; default: assemble one)",
+    )
+    parser.add_argument(
+        "--runtime-dir",
+        type=Path,
+        help="awslambdaric and boto3 installed for "
+        "the image's Python, to reuse (default: install them)",
+    )
     add_smoke_flag(parser)
     args = parser.parse_args(argv)
     check_output(parser, args.output, args.smoke)

@@ -74,8 +74,12 @@ def measure(bundle: Path, repeats: int = REPEATS) -> dict[str, Any]:
             "windows": len(reading.windows),
             "num_tokens": reading.num_tokens,
         }
-        log.info("%-9s %2d window(s): p50 %.1f ms", strategy, len(reading.windows),
-                 out[strategy]["p50_ms"])  # fmt: skip
+        log.info(
+            "%-9s %2d window(s): p50 %.1f ms",
+            strategy,
+            len(reading.windows),
+            out[strategy]["p50_ms"],
+        )
     return {
         "review_tokens": predictor.classifier.encoder.encode(text).num_tokens,
         "max_length": manifest.encoder["max_length"],
@@ -91,10 +95,14 @@ def measure(bundle: Path, repeats: int = REPEATS) -> dict[str, Any]:
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = [f"one {result['review_tokens']:,}-token review (max_length {result['max_length']}, "
-             f"{result['precision']}, {result['threads']} threads, p50 of {result['repeats']}, "
-             f"load average {result['load_average_1min']} on {result['cpus']} CPUs):"]  # fmt: skip
+    lines = [
+        f"one {result['review_tokens']:,}-token review (max_length {result['max_length']}, "
+        f"{result['precision']}, {result['threads']} threads, p50 of {result['repeats']}, "
+        f"load average {result['load_average_1min']} on {result['cpus']} CPUs):"
+    ]
     for strategy, r in result["by_strategy"].items():
-        lines.append(f"  {strategy:10}{r['windows']:>3} window(s) {r['p50_ms']:>9.1f} ms p50 "
-                     f"{r['p95_ms']:>9.1f} ms p95")  # fmt: skip
+        lines.append(
+            f"  {strategy:10}{r['windows']:>3} window(s) {r['p50_ms']:>9.1f} ms p50 "
+            f"{r['p95_ms']:>9.1f} ms p95"
+        )
     return "\n".join(lines)

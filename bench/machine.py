@@ -20,8 +20,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 # /proc/cpuinfo flag names; AMX counts when its int8 tile operations are there.
-ISA_FLAGS = {"avx2": "avx2", "avx512f": "avx512f", "avx512_vnni": "avx512_vnni",
-             "amx": "amx_int8"}  # fmt: skip
+ISA_FLAGS = {"avx2": "avx2", "avx512f": "avx512f", "avx512_vnni": "avx512_vnni", "amx": "amx_int8"}
 LIBRARIES = ("onnxruntime", "torch")
 
 
@@ -48,8 +47,12 @@ def isa() -> dict[str, bool]:
 def cpu_kind(facts: dict[str, Any]) -> str:
     """The kernel family int8 runs on here, in words: 'AMX', 'AVX-512 VNNI', 'AVX-512', 'AVX2'."""
     flags = facts["isa"]
-    for name, words in (("amx", "AMX"), ("avx512_vnni", "AVX-512 VNNI"),
-                        ("avx512f", "AVX-512"), ("avx2", "AVX2")):  # fmt: skip
+    for name, words in (
+        ("amx", "AMX"),
+        ("avx512_vnni", "AVX-512 VNNI"),
+        ("avx512f", "AVX-512"),
+        ("avx2", "AVX2"),
+    ):
         if flags.get(name):
             return words
     return "no AVX2"
@@ -70,10 +73,16 @@ def commit(repo: Path = REPO) -> str:
     """HEAD of `repo`, with '-dirty' when tracked files differ from it (the figure then measured
     code no commit holds); 'unknown' outside a git checkout."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
-                              text=True, check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=repo, capture_output=True, text=True, check=True).stdout  # fmt: skip
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("-dirty" if dirty.strip() else "")

@@ -58,8 +58,11 @@ def traffic(n: int, batch: int, reference: int, seed: int) -> dict[str, Any]:
     def chunks(texts: list[str]) -> list[list[str]]:
         return [texts[i : i + batch] for i in range(0, len(texts), batch)]
 
-    return {"reference": imdb[n * batch :], "stable": chunks(imdb[: n * batch]),
-            "shifted": chunks(short)}  # fmt: skip
+    return {
+        "reference": imdb[n * batch :],
+        "stable": chunks(imdb[: n * batch]),
+        "shifted": chunks(short),
+    }
 
 
 def summarize(result: dict[str, Any], threshold: float, min_agreement: float) -> dict[str, Any]:
@@ -82,9 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", type=Path, help="run dir or runs root (default MODEL_URI)")
     parser.add_argument("--smoke", action="store_true", help="a few requests: every side runs")
     parser.add_argument("--requests", type=int, help="requests per traffic (default 600)")
-    parser.add_argument("--degrade", type=float, default=2.0,
-                        help="added to the degraded copy's bias of the label the model "
-                        "predicts least")  # fmt: skip
+    parser.add_argument(
+        "--degrade",
+        type=float,
+        default=2.0,
+        help="added to the degraded copy's bias of the label the model predicts least",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -101,10 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     from infra.config import ServiceConfig
 
     defaults = ServiceConfig()
-    result["expectations"] = summarize(result, defaults.drift_psi_threshold,
-                                       defaults.shadow_min_agreement)  # fmt: skip
-    result["thresholds"] = {"drift_psi": defaults.drift_psi_threshold,
-                            "shadow_min_agreement": defaults.shadow_min_agreement}  # fmt: skip
+    result["expectations"] = summarize(
+        result, defaults.drift_psi_threshold, defaults.shadow_min_agreement
+    )
+    result["thresholds"] = {
+        "drift_psi": defaults.drift_psi_threshold,
+        "shadow_min_agreement": defaults.shadow_min_agreement,
+    }
     result["mode"] = "smoke" if args.smoke else "full"
     result["sizes"] = sizes
     result["machine"] = machine()
@@ -115,18 +124,30 @@ def main(argv: list[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     costs = result["cost"]
-    log.info("drift: stable %s, shifted %s", result["drift"]["stable"].get("largest"),
-             result["drift"]["shifted"].get("largest"))  # fmt: skip
-    log.info("shadow agreement: identical %s, degraded %s; promote exit %s / %s",
-             result["shadow"]["identical"]["report"]["agreement"],
-             result["shadow"]["degraded"]["report"]["agreement"],
-             result["shadow"]["identical"]["promote_exit"],
-             result["shadow"]["degraded"]["promote_exit"])  # fmt: skip
-    log.info("metrics on/off: cold start x%.3f, warm p50 x%.3f; shadow on/off warm p50 x%.3f",
-             costs["cold_start_ratio"], costs["warm_p50_ratio"],
-             result["shadow"]["live_p50_ratio"])  # fmt: skip
-    log.info("expectations %s; wrote %s (load %s)", result["expectations"], args.output,
-             statistics.mean(result["load_avg"]["after"]))  # fmt: skip
+    log.info(
+        "drift: stable %s, shifted %s",
+        result["drift"]["stable"].get("largest"),
+        result["drift"]["shifted"].get("largest"),
+    )
+    log.info(
+        "shadow agreement: identical %s, degraded %s; promote exit %s / %s",
+        result["shadow"]["identical"]["report"]["agreement"],
+        result["shadow"]["degraded"]["report"]["agreement"],
+        result["shadow"]["identical"]["promote_exit"],
+        result["shadow"]["degraded"]["promote_exit"],
+    )
+    log.info(
+        "metrics on/off: cold start x%.3f, warm p50 x%.3f; shadow on/off warm p50 x%.3f",
+        costs["cold_start_ratio"],
+        costs["warm_p50_ratio"],
+        result["shadow"]["live_p50_ratio"],
+    )
+    log.info(
+        "expectations %s; wrote %s (load %s)",
+        result["expectations"],
+        args.output,
+        statistics.mean(result["load_avg"]["after"]),
+    )
     return 0
 
 

@@ -25,33 +25,55 @@ PACKAGES = ("aws-lambda-powertools==3.37.0", "aws-xray-sdk==2.15.0", "wrapt")
 FLOOR = "import fastapi, mangum, onnxruntime, pydantic_settings, tokenizers"
 CANDIDATES = {
     "floor": "",
-    "ours (function.emf, function.tracing, contract.profile)":
-        "import function.emf, function.tracing, contract.profile",
-    "powertools Logger + Metrics":
-        "from aws_lambda_powertools import Logger, Metrics; Logger(); Metrics(namespace='b')",
+    "ours (function.emf, function.tracing, contract.profile)": "import function.emf, function.tracing, contract.profile",
+    "powertools Logger + Metrics": "from aws_lambda_powertools import Logger, Metrics; Logger(); Metrics(namespace='b')",
     "powertools Tracer": "from aws_lambda_powertools import Tracer; Tracer(service='b')",
     "aws-xray-sdk recorder": "from aws_xray_sdk.core import xray_recorder",
-}  # fmt: skip
+}
 
 
 def install() -> None:
     if (SITE / "aws_lambda_powertools").is_dir() and (SITE / "aws_xray_sdk").is_dir():
         return
     # --no-deps: their dependencies (botocore, jmespath, typing-extensions) are in .venv already.
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
-                    str(SITE), *PACKAGES], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(SITE),
+            *PACKAGES,
+        ],
+        check=True,
+    )
 
 
 def spawn(code: str, work: Path) -> tuple[float, float]:
     """(spawn to done, the candidate's own time after the floor's imports): the second is
     timed inside the child, so the machine's noise on process start does not swamp it."""
-    env = {**os.environ, "PYTHONPATH": f"{SITE}{os.pathsep}{REPO}", "LAMBDA_TASK_ROOT": str(work),
-           "POWERTOOLS_SERVICE_NAME": "bench"}  # fmt: skip
-    script = (f"import time, sys; {FLOOR}\nt = time.perf_counter()\n{code}\n"
-              "print(time.time() - float(sys.argv[1]), time.perf_counter() - t)")  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{SITE}{os.pathsep}{REPO}",
+        "LAMBDA_TASK_ROOT": str(work),
+        "POWERTOOLS_SERVICE_NAME": "bench",
+    }
+    script = (
+        f"import time, sys; {FLOOR}\nt = time.perf_counter()\n{code}\n"
+        "print(time.time() - float(sys.argv[1]), time.perf_counter() - t)"
+    )
     start = time.time()
-    out = subprocess.run([sys.executable, "-c", script, repr(start)], capture_output=True,
-                         text=True, check=True, env=env, cwd=work)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", script, repr(start)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=work,
+    )
     total, own = out.stdout.strip().splitlines()[-1].split()
     return float(total), float(own)
 
@@ -63,10 +85,13 @@ def measure(work: Path, repeats: int) -> dict[str, Any]:
         for name, code in CANDIDATES.items():
             runs[name].append(spawn(code, work))
     return {
-        "process_median_s": {k: round(statistics.median(t for t, _ in v), 3)
-                             for k, v in runs.items()},
-        "added_median_s": {k: round(statistics.median(o for _, o in v), 3)
-                           for k, v in runs.items() if k != "floor"},
+        "process_median_s": {
+            k: round(statistics.median(t for t, _ in v), 3) for k, v in runs.items()
+        },
+        "added_median_s": {
+            k: round(statistics.median(o for _, o in v), 3) for k, v in runs.items() if k != "floor"
+        },
         "added_min_s": {k: round(min(o for _, o in v), 3) for k, v in runs.items() if k != "floor"},
-        "repeats": repeats, "python": sys.version.split()[0],
-    }  # fmt: skip
+        "repeats": repeats,
+        "python": sys.version.split()[0],
+    }

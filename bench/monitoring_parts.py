@@ -33,12 +33,16 @@ from bench.reviews import median_review
 from contract.bundle import read_manifest
 from contract.profile import read_profile
 from function.drift.handler import INGESTION_LAG
+from function.logs import PREDICTIONS_FIELD, REQUEST_LOGGER
 
 log = logging.getLogger("bench.monitoring")
 REPO = Path(__file__).resolve().parents[1]
 BUCKET = "bench-monitoring"
-CREDS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-         "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+CREDS = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 DRIFT_CMD = "function.drift.handler.handler"
 SHADOW_CMD = "function.shadow.handler.handler"
 
@@ -54,8 +58,9 @@ def resolve_bundle(given: Path | None) -> Path:
 
 def commit() -> str:
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
-                              check=False).stdout.strip()  # fmt: skip
+        return subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, check=False
+        ).stdout.strip()
 
     return git("rev-parse", "--short", "HEAD") + ("-dirty" if git("status", "--porcelain") else "")
 
@@ -94,19 +99,33 @@ def client(service: str) -> Any:
     return boto3.client(service)
 
 
-def live_function(env: dict[str, str], requests: list[list[str]], work: Path,
-                  alternate_shadow: bool = False) -> tuple[dict, list]:  # fmt: skip
+def live_function(
+    env: dict[str, str], requests: list[list[str]], work: Path, alternate_shadow: bool = False
+) -> tuple[dict, list]:
     """The Lambda handler in a fresh process (bench/monitoring_worker.py) answering `requests`;
     returns its result and the JSON lines it logged."""
     inputs = Path(tempfile.mkstemp(dir=work, suffix=".json")[1])
     inputs.write_text(json.dumps({"requests": requests, "alternate_shadow": alternate_shadow}))
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_", "SHADOW_",
-                   "MONITORING_", "AWS_XRAY", "_X_AMZN"))}  # fmt: skip
-    environment |= {"TOKENIZERS_PARALLELISM": "false", "LOG_LEVEL": "INFO",
-                    "MODEL_CACHE_DIR": str(work / "cache"), **env}  # fmt: skip
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MODEL_", "SHADOW_", "MONITORING_", "AWS_XRAY", "_X_AMZN"))
+    }
+    environment |= {
+        "TOKENIZERS_PARALLELISM": "false",
+        "LOG_LEVEL": "INFO",
+        "MODEL_CACHE_DIR": str(work / "cache"),
+        **env,
+    }
     start = time.time()
-    run = subprocess.run([sys.executable, "-m", "bench.monitoring_worker", str(inputs), repr(start)],
-                         capture_output=True, text=True, cwd=REPO, env=environment, timeout=3600)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.monitoring_worker", str(inputs), repr(start)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=environment,
+        timeout=3600,
+    )
     done = [ln for ln in run.stdout.splitlines() if ln.startswith("WORKER ")]
     if run.returncode != 0 or not done:
         raise RuntimeError(f"the live function failed:\n{run.stderr[-3000:]}{run.stdout[-2000:]}")
@@ -114,11 +133,13 @@ def live_function(env: dict[str, str], requests: list[list[str]], work: Path,
 
 
 def replay_figures(result: dict, lines: list[dict]) -> dict[str, Any]:
-    requests = [ln for ln in lines if ln.get("logger") == "function.request"]
-    return {"requests": len(requests),
-            "predictions": sum(ln.get("batch_size") or 0 for ln in requests),
-            "non_200": sum(s != 200 for s in result["statuses"]),
-            "warm_p50_ms": round(statistics.median(result["latencies_ms"]), 2)}  # fmt: skip
+    requests = [ln for ln in lines if ln.get("logger") == REQUEST_LOGGER]
+    return {
+        "requests": len(requests),
+        "predictions": sum(ln.get(PREDICTIONS_FIELD) or 0 for ln in requests),
+        "non_200": sum(s != 200 for s in result["statuses"]),
+        "warm_p50_ms": round(statistics.median(result["latencies_ms"]), 2),
+    }
 
 
 class Lambda:
@@ -130,21 +151,36 @@ class Lambda:
         self.runtime = install_runtime(work / "runtime")
 
     def emulator(self, handler: str, env: dict[str, str]) -> Emulator:
-        return Emulator(self.rie, self.python, self.task_root, self.runtime,
-                        {**CREDS, "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"], **env},
-                        handler=handler)  # fmt: skip
+        return Emulator(
+            self.rie,
+            self.python,
+            self.task_root,
+            self.runtime,
+            {**CREDS, "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"], **env},
+            handler=handler,
+        )
 
 
-def drift_scenario(rt: Lambda, live: Path, namespace: str, requests: list[list[str]],
-                   work: Path, min_predictions: int) -> dict[str, Any]:  # fmt: skip
+def drift_scenario(
+    rt: Lambda,
+    live: Path,
+    namespace: str,
+    requests: list[list[str]],
+    work: Path,
+    min_predictions: int,
+) -> dict[str, Any]:
     """Traffic through the live function into a fresh CloudWatch, then one drift check."""
     with moto():
-        result, lines = live_function({"MODEL_URI": str(live), "MONITORING_NAMESPACE": namespace},
-                                      requests, work)  # fmt: skip
+        result, lines = live_function(
+            {"MODEL_URI": str(live), "MONITORING_NAMESPACE": namespace}, requests, work
+        )
         put_lines(client("cloudwatch"), lines)
-        env = {"MODEL_URI": str(live), "MONITORING_NAMESPACE": namespace,
-               "MODEL_CACHE_DIR": str(work / "drift-cache"),
-               "DRIFT_MIN_PREDICTIONS": str(min_predictions)}  # fmt: skip
+        env = {
+            "MODEL_URI": str(live),
+            "MONITORING_NAMESPACE": namespace,
+            "MODEL_CACHE_DIR": str(work / "drift-cache"),
+            "DRIFT_MIN_PREDICTIONS": str(min_predictions),
+        }
         now = datetime.now(UTC) + INGESTION_LAG + timedelta(minutes=1)  # the replay is in it
         with rt.emulator(DRIFT_CMD, env) as emu:
             status, check = emu.invoke({"time": now.isoformat()})
@@ -174,8 +210,9 @@ def release_cli(*args: str) -> tuple[int, str, list[str]]:
     return code, printed.getvalue(), said
 
 
-def shadow_scenarios(rt: Lambda, bundles: dict[str, Path], namespace: str,
-                     requests: list[list[str]], work: Path) -> dict[str, Any]:  # fmt: skip
+def shadow_scenarios(
+    rt: Lambda, bundles: dict[str, Path], namespace: str, requests: list[list[str]], work: Path
+) -> dict[str, Any]:
     """The live run answers `requests` copying every other one to an identical candidate, then
     every one to a degraded candidate; compare and promote read what they left."""
     from contract.storage import publish_bundle
@@ -192,11 +229,18 @@ def shadow_scenarios(rt: Lambda, bundles: dict[str, Path], namespace: str,
         live_env = {"MODEL_URI": str(bundles["live"]), "MONITORING_NAMESPACE": namespace}
         for name in ("identical", "degraded"):
             run = read_manifest(bundles[name]).run_id
-            receiver_env = {"MODEL_URI": str(bundles[name]), "MONITORING_NAMESPACE": namespace,
-                            "MODEL_CACHE_DIR": str(work / f"{name}-cache")}  # fmt: skip
+            receiver_env = {
+                "MODEL_URI": str(bundles[name]),
+                "MONITORING_NAMESPACE": namespace,
+                "MODEL_CACHE_DIR": str(work / f"{name}-cache"),
+            }
             with rt.emulator(SHADOW_CMD, receiver_env) as receiver:
-                env = {**live_env, "SHADOW_FUNCTION": "function", "SHADOW_SAMPLE": "1",
-                       "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{receiver.port}"}  # fmt: skip
+                env = {
+                    **live_env,
+                    "SHADOW_FUNCTION": "function",
+                    "SHADOW_SAMPLE": "1",
+                    "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{receiver.port}",
+                }
                 # The identical candidate gets every other request: the live latency with and
                 # without a copy, side by side; the degraded one gets them all.
                 result, _ = live_function(env, requests, work, alternate_shadow=name == "identical")
@@ -211,16 +255,23 @@ def shadow_scenarios(rt: Lambda, bundles: dict[str, Path], namespace: str,
             code, report, said = release_cli("--cdk-json", str(cdk_json), "compare", run, "--json")
             if code != 0:
                 raise RuntimeError(f"compare failed: {said}")
-            promote, _, says = release_cli("--cdk-json", str(cdk_json), "promote", run,
-                                           "--bucket", BUCKET)  # fmt: skip
-            out[name] = {"run": run, "copies": result["shadow"], "receiver_lines": len(comparisons),
-                         "report": json.loads(report), "promote_exit": promote,
-                         "promote_says": says[-1:]}  # fmt: skip
+            promote, _, says = release_cli(
+                "--cdk-json", str(cdk_json), "promote", run, "--bucket", BUCKET
+            )
+            out[name] = {
+                "run": run,
+                "copies": result["shadow"],
+                "receiver_lines": len(comparisons),
+                "report": json.loads(report),
+                "promote_exit": promote,
+                "promote_says": says[-1:],
+            }
     return out
 
 
-def under_the_runtime(rt: Lambda, receiver: Emulator, env: dict[str, str],
-                      requests: list[list[str]]) -> dict[str, Any]:  # fmt: skip
+def under_the_runtime(
+    rt: Lambda, receiver: Emulator, env: dict[str, str], requests: list[list[str]]
+) -> dict[str, Any]:
     """The live function under the emulator, where the internal extension (not a worker thread)
     sends the copies: each invocation's copy reaches the receiver before the next invocation."""
     template = json.loads((REPO / "events" / "apigw-v2-predict.json").read_text())
@@ -236,8 +287,11 @@ def under_the_runtime(rt: Lambda, receiver: Emulator, env: dict[str, str],
                 time.sleep(0.05)
             received.append(len(receiver.reports) - before)
         started = [ln for ln in json_lines(live.log()) if ln.get("message") == "shadowing"]
-    return {"statuses": statuses, "received_after_each": received,
-            "sent_by": started[0].get("sent_by") if started else None}  # fmt: skip
+    return {
+        "statuses": statuses,
+        "received_after_each": received,
+        "sent_by": started[0].get("sent_by") if started else None,
+    }
 
 
 def metrics_cost(namespace: str, cold_starts: int, warm: int, work: Path) -> dict[str, Any]:
@@ -247,9 +301,12 @@ def metrics_cost(namespace: str, cold_starts: int, warm: int, work: Path) -> dic
     sink.bind(("127.0.0.1", 0))
     sink.setblocking(False)
     host, port = sink.getsockname()
-    on = {"MONITORING_NAMESPACE": namespace, "AWS_XRAY_DAEMON_ADDRESS": f"{host}:{port}",
-          "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;"
-          "Sampled=1"}  # fmt: skip
+    on = {
+        "MONITORING_NAMESPACE": namespace,
+        "AWS_XRAY_DAEMON_ADDRESS": f"{host}:{port}",
+        "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;"
+        "Sampled=1",
+    }
     requests = [[median_review()]] * (1 + warm)
     figures: dict[str, dict[str, list[float]]] = {
         k: {"cold": [], "warm": []} for k in ("on", "off")
@@ -265,16 +322,25 @@ def metrics_cost(namespace: str, cold_starts: int, warm: int, work: Path) -> dic
                     spans += 1
     sink.close()
     med = {k: {m: statistics.median(v[m]) for m in v} for k, v in figures.items()}
-    return {"cold_start_s": {k: round(v["cold"], 3) for k, v in med.items()},
-            "warm_p50_ms": {k: round(v["warm"], 2) for k, v in med.items()},
-            "cold_start_ratio": round(med["on"]["cold"] / med["off"]["cold"], 3),
-            "warm_p50_ratio": round(med["on"]["warm"] / med["off"]["warm"], 3),
-            "xray_spans_received": spans, "cold_starts_each": cold_starts,
-            "warm_requests_each": warm * cold_starts}  # fmt: skip
+    return {
+        "cold_start_s": {k: round(v["cold"], 3) for k, v in med.items()},
+        "warm_p50_ms": {k: round(v["warm"], 2) for k, v in med.items()},
+        "cold_start_ratio": round(med["on"]["cold"] / med["off"]["cold"], 3),
+        "warm_p50_ratio": round(med["on"]["warm"] / med["off"]["warm"], 3),
+        "xray_spans_received": spans,
+        "cold_starts_each": cold_starts,
+        "warm_requests_each": warm * cold_starts,
+    }
 
 
-def run_all(bundle: Path, work: Path, texts: dict[str, Any], sizes: dict[str, int],
-            degrade: float, smoke: bool) -> dict[str, Any]:  # fmt: skip
+def run_all(
+    bundle: Path,
+    work: Path,
+    texts: dict[str, Any],
+    sizes: dict[str, int],
+    degrade: float,
+    smoke: bool,
+) -> dict[str, Any]:
     from infra.config import ServiceConfig
     from infra.context import MappingContext
 
@@ -292,19 +358,30 @@ def run_all(bundle: Path, work: Path, texts: dict[str, Any], sizes: dict[str, in
     log.info("bundles ready (%s); assembling the Lambda task root", reference)
     rt = Lambda(work)
     min_predictions = min(500, sizes["requests"] * sizes["batch"])
-    drift = {name: drift_scenario(rt, live, namespace, texts[name], work, min_predictions)
-             for name in ("stable", "shifted")}  # fmt: skip
+    drift = {
+        name: drift_scenario(rt, live, namespace, texts[name], work, min_predictions)
+        for name in ("stable", "shifted")
+    }
     log.info("drift checked; shadowing")
     bundles = {"live": live, "identical": identical, "degraded": degraded}
     shadow = shadow_scenarios(rt, bundles, namespace, texts["stable"], work)
     log.info("shadowed; measuring the metrics' cost")
     cost = metrics_cost(namespace, sizes["cold_starts"], sizes["warm"], work)
     imports = None if smoke else import_costs(work)
-    return {"bundle": {"run_id": manifest.run_id, "precision": manifest.precision,
-                       "max_length": manifest.encoder["max_length"], "reference": reference},
-            "degraded": {"bias_shift": degrade, "toward": manifest.labels[toward]},
-            "namespace": namespace,
-            "drift": drift, "shadow": shadow, "cost": cost, "import_costs": imports}  # fmt: skip
+    return {
+        "bundle": {
+            "run_id": manifest.run_id,
+            "precision": manifest.precision,
+            "max_length": manifest.encoder["max_length"],
+            "reference": reference,
+        },
+        "degraded": {"bias_shift": degrade, "toward": manifest.labels[toward]},
+        "namespace": namespace,
+        "drift": drift,
+        "shadow": shadow,
+        "cost": cost,
+        "import_costs": imports,
+    }
 
 
 def import_costs(work: Path, repeats: int = 5) -> dict[str, Any]:

@@ -52,9 +52,10 @@ def main(inputs: str, start: float) -> dict:
         "latencies_copied_ms": copied,
         "latencies_plain_ms": plain,
         "statuses": statuses,
-        "shadow": None if shadow is None else
-        {"sent": shadow.sent, "failed": shadow.failed, "dropped": shadow.dropped},
-    }  # fmt: skip
+        "shadow": None
+        if shadow is None
+        else {"sent": shadow.sent, "failed": shadow.failed, "dropped": shadow.dropped},
+    }
 
 
 if __name__ == "__main__":

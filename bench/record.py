@@ -18,10 +18,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def add_smoke_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--smoke", action="store_true",
+        "--smoke",
+        action="store_true",
         help="tiny sizes, seconds: checks that the benchmark still runs end to end (make test); "
         f"its figures mean nothing, so --output must name a file outside {RESULTS}",
-    )  # fmt: skip
+    )
 
 
 def check_output(parser: argparse.ArgumentParser, output: Path, smoke: bool) -> None:

@@ -36,8 +36,15 @@ from bench.record import RESULTS, add_smoke_flag, check_output, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"served": "every run", "wall_minutes_max": 12.0, "accuracy": 0.85}
-GATE_FIELDS = ("flips", "n", "torch_only_correct", "onnx_only_correct", "mcnemar_p", "flip_p",
-               "passed")  # fmt: skip
+GATE_FIELDS = (
+    "flips",
+    "n",
+    "torch_only_correct",
+    "onnx_only_correct",
+    "mcnemar_p",
+    "flip_p",
+    "passed",
+)
 log = logging.getLogger("bench.run")
 
 
@@ -67,12 +74,20 @@ def make_command(port: int, smoke_bundle: Path | None) -> list[str]:
     if smoke_bundle is None:
         return ["make", "run", f"PORT={port}"]
     venv = Path(sys.prefix)
-    return ["make", "-o", str(venv / ".installed-run"), "serve", f"VENV={venv}",
-            f"MODEL_URI={smoke_bundle}", f"PORT={port}"]  # fmt: skip
+    return [
+        "make",
+        "-o",
+        str(venv / ".installed-run"),
+        "serve",
+        f"VENV={venv}",
+        f"MODEL_URI={smoke_bundle}",
+        f"PORT={port}",
+    ]
 
 
-def one_run(index: int, port: int, timeout_minutes: float, keep: bool,
-            smoke_bundle: Path | None = None) -> dict[str, Any]:  # fmt: skip
+def one_run(
+    index: int, port: int, timeout_minutes: float, keep: bool, smoke_bundle: Path | None = None
+) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"make-run-{index}-"))
     clone = work / "clone"
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
@@ -82,8 +97,13 @@ def one_run(index: int, port: int, timeout_minutes: float, keep: bool,
     start_wall, start = time.time(), time.monotonic()
     with log_path.open("w") as fh:
         # Its own process group: stopping the server afterwards stops make and its children.
-        proc = subprocess.Popen(make_command(port, smoke_bundle), cwd=clone, stdout=fh,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            make_command(port, smoke_bundle),
+            cwd=clone,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         served = wait_ready(proc, port, timeout_minutes * 60)
         out["wall_minutes"] = (time.monotonic() - start) / 60
         out["served"] = served
@@ -102,8 +122,9 @@ def one_run(index: int, port: int, timeout_minutes: float, keep: bool,
                 proc.wait()
         out["exit_code"] = proc.returncode
     text = log_path.read_text(errors="replace")
-    out["plan"] = next((ln.split("plan: ", 1)[1] for ln in text.splitlines() if "plan: " in ln),
-                       None)  # fmt: skip
+    out["plan"] = next(
+        (ln.split("plan: ", 1)[1] for ln in text.splitlines() if "plan: " in ln), None
+    )
     out["log_tail"] = text.splitlines()[-15:]
     if not keep:  # a clone with its .venv, checkpoints and bundle is ~2 GB
         shutil.rmtree(clone, ignore_errors=True)
@@ -153,8 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     if commit.endswith("-dirty"):
         log.warning("uncommitted changes are not in the clone; it runs commit %s", commit[:12])
     bundle = args.bundle.resolve() if args.smoke else None
-    runs = [one_run(i, args.port, args.timeout_minutes, args.keep, bundle)
-            for i in range(args.runs)]  # fmt: skip
+    runs = [
+        one_run(i, args.port, args.timeout_minutes, args.keep, bundle) for i in range(args.runs)
+    ]
     walls = [r["wall_minutes"] for r in runs]
     cpus = machine_facts()["cpus"]
     result = {

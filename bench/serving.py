@@ -59,26 +59,51 @@ TARGETS = {  # the issue's targets, as "times better than the peer"
 COLD_START_OVER_FLOOR_S = 0.25
 # Full run / --smoke: cold starts per side, warm single-review calls, batches (one to warm up) of
 # BATCH reviews, HTTP clients and seconds, long-text repeats.
-FULL = {"repeats": 5, "warm": 100, "batches": 8, "batch": BATCH, "clients": 8, "seconds": 30.0,
-        "long_text_repeats": long_text.REPEATS}  # fmt: skip
-SMOKE = {"repeats": 1, "warm": 3, "batches": 2, "batch": 4, "clients": 2, "seconds": 1.0,
-         "long_text_repeats": 1}  # fmt: skip
+FULL = {
+    "repeats": 5,
+    "warm": 100,
+    "batches": 8,
+    "batch": BATCH,
+    "clients": 8,
+    "seconds": 30.0,
+    "long_text_repeats": long_text.REPEATS,
+}
+SMOKE = {
+    "repeats": 1,
+    "warm": 3,
+    "batches": 2,
+    "batch": 4,
+    "clients": 2,
+    "seconds": 1.0,
+    "long_text_repeats": 1,
+}
 
 
 def write_inputs(path: Path, sizes: dict[str, Any]) -> Path:
     """One median-length review, and batches of random reviews (the first warms up)."""
-    batches = [[t for t, _ in imdb_reviews(sizes["batch"], seed=100 + i)]
-               for i in range(sizes["batches"])]  # fmt: skip
-    path.write_text(json.dumps({"median": median_review(), "batches": batches,
-                                "warm_repeats": sizes["warm"]}))  # fmt: skip
+    batches = [
+        [t for t, _ in imdb_reviews(sizes["batch"], seed=100 + i)] for i in range(sizes["batches"])
+    ]
+    path.write_text(
+        json.dumps({"median": median_review(), "batches": batches, "warm_repeats": sizes["warm"]})
+    )
     return path
 
 
 def spawn(side: str, bundle: Path, hf_model: Path, full: bool, inputs: Path) -> dict[str, Any]:
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
     start = time.time()
-    cmd = [sys.executable, "-m", "bench.worker", side, str(bundle), str(hf_model), str(inputs),
-           repr(start), "full" if full else "cold"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.worker",
+        side,
+        str(bundle),
+        str(hf_model),
+        str(inputs),
+        repr(start),
+        "full" if full else "cold",
+    ]
     run = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=900)
     lines = [ln for ln in run.stdout.splitlines() if ln.startswith("WORKER ")]
     if run.returncode != 0 or not lines:
@@ -125,8 +150,12 @@ def deps_sizes() -> dict[str, Any]:
         if ln.strip() and not ln.startswith("#")
     }
     peer = _closure(list(PEER_DEPS))
-    return {"ours_mb": _installed_mb(ours), "peer_mb": _installed_mb(peer),
-            "ours_packages": sorted(ours), "peer_packages": sorted(peer)}  # fmt: skip
+    return {
+        "ours_mb": _installed_mb(ours),
+        "peer_mb": _installed_mb(peer),
+        "ours_packages": sorted(ours),
+        "peer_packages": sorted(peer),
+    }
 
 
 # ----------------------------------------------------------------- HTTP load
@@ -183,8 +212,13 @@ def http_load(bundle: Path, clients: int, seconds: float) -> dict[str, Any]:
 
     port = _free_port()
     env = {**os.environ, "MODEL_URI": str(bundle), "PORT": str(port), "LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen([sys.executable, "-m", "function.local"], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "function.local"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -206,8 +240,13 @@ def http_load(bundle: Path, clients: int, seconds: float) -> dict[str, Any]:
 # ----------------------------------------------------------------- report
 
 
-def summarize(ours: dict[str, Any], peer: dict[str, Any], deps: dict[str, Any],
-              http: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
+def summarize(
+    ours: dict[str, Any],
+    peer: dict[str, Any],
+    deps: dict[str, Any],
+    http: dict[str, Any],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
     over_floor = ours["cold_start_s"] - ours["cold_start_floor_s"]
     ratios = {
         "cold_start_ratio": peer["cold_start_s"] / ours["cold_start_s"],
@@ -227,22 +266,30 @@ def summarize(ours: dict[str, Any], peer: dict[str, Any], deps: dict[str, Any],
         "http_p99_ms": round(http["http_p99_ms"], 1),
         "http_errors": http["http_errors"],
         "targets_met": {k: ratios[k] >= t for k, t in TARGETS.items()}
-        | {"cold_start_ratio": ratios["cold_start_ratio"] >= TARGETS["cold_start_ratio"]
-           and over_floor <= COLD_START_OVER_FLOOR_S},
+        | {
+            "cold_start_ratio": ratios["cold_start_ratio"] >= TARGETS["cold_start_ratio"]
+            and over_floor <= COLD_START_OVER_FLOOR_S
+        },
         "targets": TARGETS | {"cold_start_over_floor_s": COLD_START_OVER_FLOOR_S},
         "ours": {k: round(v, 3) for k, v in ours.items()},
         "peer": {k: round(v, 3) for k, v in peer.items()},
         "http": {k: round(v, 2) if isinstance(v, float) else v for k, v in http.items()},
-        "deps": {**deps, "ours_mb": round(deps["ours_mb"], 1), "peer_mb": round(deps["peer_mb"], 1)},
+        "deps": {
+            **deps,
+            "ours_mb": round(deps["ours_mb"], 1),
+            "peer_mb": round(deps["peer_mb"], 1),
+        },
         "setup": {
-            "bundle": str(args.bundle), "hf_model": str(args.hf_model),
+            "bundle": str(args.bundle),
+            "hf_model": str(args.hf_model),
             "run_id": json.loads((args.bundle / "manifest.json").read_text())["run_id"],
-            "cpus": len(os.sched_getaffinity(0)), "cold_start_repeats": args.repeats,
+            "cpus": len(os.sched_getaffinity(0)),
+            "cold_start_repeats": args.repeats,
             "peer": "transformers pipeline('text-classification'), torch fp32, CPU",
             "ours": "function.handler (FastAPI + Mangum) on ONNX Runtime, bundle model.onnx",
             "python": sys.version.split()[0],
         },
-    }  # fmt: skip
+    }
 
 
 def table(summary: dict[str, Any]) -> str:
@@ -250,16 +297,28 @@ def table(summary: dict[str, Any]) -> str:
     batch = summary["setup"].get("batch_size", BATCH)
     rows = [
         ("cold start (s)", o["cold_start_s"], p["cold_start_s"], "cold_start_ratio"),
-        ("  imports alone (s)", o["cold_start_floor_s"], p["cold_start_s"],
-         "cold_start_ratio_ceiling"),
+        (
+            "  imports alone (s)",
+            o["cold_start_floor_s"],
+            p["cold_start_s"],
+            "cold_start_ratio_ceiling",
+        ),
         ("warm p50 (ms)", o["warm_p50_ms"], p["warm_p50_ms"], "warm_p50_ratio"),
         ("warm p95 (ms)", o["warm_p95_ms"], p["warm_p95_ms"], None),
-        (f"batch of {batch} (reviews/s)", o["batch_reviews_per_s"], p["batch_reviews_per_s"],
-         "batch_throughput_ratio"),
+        (
+            f"batch of {batch} (reviews/s)",
+            o["batch_reviews_per_s"],
+            p["batch_reviews_per_s"],
+            "batch_throughput_ratio",
+        ),
         ("peak RSS (MB)", o["peak_rss_mb"], p["peak_rss_mb"], "rss_ratio"),
-        ("serving deps (MB)", summary["deps"]["ours_mb"], summary["deps"]["peer_mb"],
-         "deps_size_ratio"),
-    ]  # fmt: skip
+        (
+            "serving deps (MB)",
+            summary["deps"]["ours_mb"],
+            summary["deps"]["peer_mb"],
+            "deps_size_ratio",
+        ),
+    ]
     out = [f"{'':26}{'ours':>10}{'peer':>10}{'x better':>10}  target"]
     for name, ours, peer, key in rows:
         ratio = f"{summary[key]:.1f}" if key else ""
@@ -291,21 +350,30 @@ def default_bundle() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bundle", type=Path, help="bundle dir or runs root (default MODEL_URI "
-                        "or artifacts/models)")  # fmt: skip
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        help="bundle dir or runs root (default MODEL_URI or artifacts/models)",
+    )
     parser.add_argument("--hf-model", type=Path, help="the torch checkpoint (default <bundle>/hf)")
     parser.add_argument("--repeats", type=int, help=f"cold starts per side ({FULL['repeats']})")
     parser.add_argument("--http-clients", type=int, help=f"({FULL['clients']})")
     parser.add_argument("--http-seconds", type=float, help=f"({FULL['seconds']:g})")
     parser.add_argument("--output", type=Path, default=RESULTS)
-    parser.add_argument("--long-text-only", action="store_true",
-                        help="only the ~2,000-token review per strategy, merged into --output")  # fmt: skip
+    parser.add_argument(
+        "--long-text-only",
+        action="store_true",
+        help="only the ~2,000-token review per strategy, merged into --output",
+    )
     add_smoke_flag(parser)
     args = parser.parse_args(argv)
     check_output(parser, args.output, args.smoke)
     sizes = dict(SMOKE if args.smoke else FULL)
-    for flag, key in (("repeats", "repeats"), ("http_clients", "clients"),
-                      ("http_seconds", "seconds")):  # fmt: skip
+    for flag, key in (
+        ("repeats", "repeats"),
+        ("http_clients", "clients"),
+        ("http_seconds", "seconds"),
+    ):
         if getattr(args, flag) is not None:
             sizes[key] = getattr(args, flag)
     args.repeats = sizes["repeats"]

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.record import RESULTS, add_smoke_flag, check_output, write_result
@@ -28,6 +29,22 @@ REPO = Path(__file__).resolve().parents[1]
 # --smoke: two optimizer steps on 64 reviews at 32 tokens, per side.
 SMOKE = {"steps": 2, "max_length": [32], "pool": 64}
 log = logging.getLogger("bench.training")
+
+
+def fixed_width(collate: Callable[[list], dict], width: int, pad_id: int) -> Callable:
+    """`collate`'s batches padded on to `width` (the mask still hides the padding)."""
+    import torch.nn.functional as F
+
+    def collate_fixed(features: list) -> dict:
+        batch = collate(features)
+        extra = width - batch["input_ids"].shape[1]
+        for key, tensor in batch.items():
+            if key != "labels" and extra > 0:
+                value = pad_id if key == "input_ids" else 0
+                batch[key] = F.pad(tensor, (0, extra), value=value)
+        return batch
+
+    return collate_fixed
 
 
 def throughput(*, naive: bool, steps: int, max_length: int, pool: int, seed: int = 0) -> dict:
@@ -62,9 +79,9 @@ def throughput(*, naive: bool, steps: int, max_length: int, pool: int, seed: int
     with tempfile.TemporaryDirectory() as tmp:
         args = training_arguments(job, tmp, evaluate=False, save=False)
         model = load_model("embedded", ["negative", "positive"])
-        trainer = build_trainer(
-            model, args, encoder, train, None, pad_to=max_length if naive else None
-        )
+        trainer = build_trainer(model, args, encoder, train, None)
+        if naive:  # the peer's recipe: every batch padded to max_length
+            trainer.data_collator = fixed_width(trainer.data_collator, max_length, encoder.pad_id)
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
@@ -81,8 +98,20 @@ def throughput(*, naive: bool, steps: int, max_length: int, pool: int, seed: int
 def quick_profile(models: Path, work: Path) -> dict:
     """`make run`'s training command, timed as a user would time it (a fresh process). It
     publishes to `models` like `make run`, so `make bench-serving` then serves this model."""
-    cmd = [sys.executable, "-m", "training", "--profile", "quick", "--output", str(models),
-           "--output_dir", str(work), "--overwrite", "--progress", "false"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "training",
+        "--profile",
+        "quick",
+        "--output",
+        str(models),
+        "--output_dir",
+        str(work),
+        "--overwrite",
+        "--progress",
+        "false",
+    ]
     start = time.perf_counter()
     subprocess.run(cmd, check=True)
     return quick_summary(models, minutes=(time.perf_counter() - start) / 60)
@@ -127,13 +156,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--steps", type=int, default=24)
     parser.add_argument(
-        "--max-length", type=int, nargs="+", default=[recipe_length, 256],
+        "--max-length",
+        type=int,
+        nargs="+",
+        default=[recipe_length, 256],
         help="one comparison per length; throughput_ratio is the first (the recipe's)",
-    )  # fmt: skip
+    )
     parser.add_argument("--pool", type=int, default=2000, help="reviews the batches are drawn from")
     parser.add_argument("--skip-quick", action="store_true", help="only the throughput part")
-    parser.add_argument("--quick-from", type=Path,
-                        help="a runs root to read the quick-profile figures from, untrained")  # fmt: skip
+    parser.add_argument(
+        "--quick-from",
+        type=Path,
+        help="a runs root to read the quick-profile figures from, untrained",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "training.json")
     add_smoke_flag(parser)
     args = parser.parse_args(argv)

@@ -69,8 +69,9 @@ def run(side: str, bundle: str, hf_model: str, inputs: str, start: float, full: 
 
         with open(os.path.join(bundle, "manifest.json"), encoding="utf-8") as fh:
             max_length = json.load(fh)["encoder"]["max_length"]
-        pipe = pipeline("text-classification", model=_peer_model(hf_model), tokenizer=hf_model,
-                        device="cpu")  # fmt: skip
+        pipe = pipeline(
+            "text-classification", model=_peer_model(hf_model), tokenizer=hf_model, device="cpu"
+        )
         kwargs = {"truncation": True, "max_length": max_length}
         pipe(text, **kwargs)
         cold = time.time() - start

@@ -9,6 +9,7 @@ Serving calls `verify_bundle` before it answers: a bundle that fails is never se
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import mmap
@@ -21,7 +22,7 @@ from contract.encoder import COMBINES, STRATEGIES, EncoderConfig
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-MODEL_FILE = "model.onnx"  # int8; bundles written before model_file existed all serve this
+MODEL_FILE = "model.onnx"  # the int8 model
 FP32_MODEL_FILE = "model.fp32.onnx"  # served when int8 failed the parity gate
 TOKENIZER_FILE = "tokenizer.json"
 Precision = Literal["int8", "fp32"]
@@ -31,6 +32,22 @@ LATEST_POINTER = "latest.json"
 # The training checkpoint rides along for further fine-tuning; serving never reads it, so it
 # neither downloads nor hashes it (88 MB of a cold start for nothing).
 NOT_SERVED = ("hf/",)
+# The keys format 1 gained after its first bundles were published, and what a manifest without
+# one means: the int8 model.onnx, the plain softmax, the trained truncation for long texts. Such
+# a bundle loads and serves as it always did (tests/function/test_format_1_bundle.py).
+FORMAT_1_OPTIONAL: dict[str, Any] = {
+    "model_file": MODEL_FILE,
+    "precision": "int8",
+    "precision_reason": "",
+    "temperature": 1.0,
+    "long_text": {},
+}
+# A run id names a directory beside latest.json: one path segment.
+RUN_ID_RULE = "a plain name (no '/', not '.' or '..')"
+
+
+def is_run_id(value: object) -> bool:
+    return isinstance(value, str) and value not in ("", ".", "..") and "/" not in value
 
 
 class BundleError(Exception):
@@ -50,17 +67,15 @@ class Manifest:
     library_versions: dict[str, str] = field(default_factory=dict)
     created_at: str = ""
     format_version: int = FORMAT_VERSION
-    # The model serving loads and why it is that one. Optional keys with the old behaviour as
-    # defaults: a bundle written before them serves model.onnx (int8) as it always did.
+    # The model serving loads and why it is that one (defaults: FORMAT_1_OPTIONAL).
     model_file: str = MODEL_FILE
     precision: Precision = "int8"
     precision_reason: str = ""
-    # Softmax temperature fitted on the validation split (training/calibration.py); 1.0, the
-    # plain softmax, for bundles written before it.
+    # Softmax temperature fitted on the validation split (training/calibration.py).
     temperature: float = 1.0
     # How a text longer than the window is read unless a request says otherwise, as the
     # training report measured best: {"strategy", "combine", "reason"} (training/
-    # long_text_eval.py). Empty for older bundles: the trained truncation, as before.
+    # long_text_eval.py); empty: the trained truncation.
     long_text: dict[str, Any] = field(default_factory=dict)
 
     def served_files(self) -> dict[str, dict[str, Any]]:
@@ -83,6 +98,7 @@ class Manifest:
                 f"{MANIFEST} has format_version {version!r}; this code reads version "
                 f"{FORMAT_VERSION}. Re-export the bundle with this version of the training job."
             )
+        data = copy.deepcopy(FORMAT_1_OPTIONAL) | data
         missing = [k for k in ("run_id", "labels", "encoder", "files") if k not in data]
         if missing:
             raise BundleError(f"{MANIFEST} lacks required keys: {', '.join(missing)}")
@@ -101,14 +117,14 @@ class Manifest:
             for v in files.values()
         ):
             raise BundleError(f"{MANIFEST}: files must map each name to {{sha256, size}}")
-        model_file = data.get("model_file", MODEL_FILE)
+        model_file = data["model_file"]
         if not isinstance(model_file, str) or not model_file:
             raise BundleError(f"{MANIFEST}: model_file must name the served model file")
-        if data.get("precision", "int8") not in PRECISIONS:
+        if data["precision"] not in PRECISIONS:
             raise BundleError(
                 f"{MANIFEST}: precision {data.get('precision')!r} is not one of {PRECISIONS}"
             )
-        temperature = data.get("temperature", 1.0)
+        temperature = data["temperature"]
         if (
             isinstance(temperature, bool)
             or not isinstance(temperature, int | float)
@@ -117,7 +133,7 @@ class Manifest:
             raise BundleError(
                 f"{MANIFEST}: temperature must be a positive number, got {temperature!r}"
             )
-        long_text = data.get("long_text", {})
+        long_text = data["long_text"]
         if not (
             isinstance(long_text, dict)
             and long_text.get("strategy", STRATEGIES[0]) in STRATEGIES

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from contract.bundle import MANIFEST, BundleError, sha256_file
+from contract.bundle import MANIFEST, BundleError, is_run_id, sha256_file
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -60,7 +60,7 @@ def read_pointer(raw: bytes, where: str) -> Pointer:
             raise ValueError("no run_id")
     except ValueError as exc:
         raise BundleError(f"{where} is not a valid pointer: {exc}") from exc
-    if "/" in data["run_id"] or data["run_id"] in ("", ".", ".."):
+    if not is_run_id(data["run_id"]):
         raise BundleError(f"{where} names an invalid run id {data['run_id']!r}")
     sha = data.get("manifest_sha256")
     if not isinstance(sha, str) or not _SHA256_RE.match(sha):

@@ -127,19 +127,27 @@ class OnnxClassifier:
         threads: int | None = None,
         model_file: str | None = None,
     ) -> OnnxClassifier:
-        """Loads the model file the manifest names (model.onnx for bundles that name none), with
-        the manifest's temperature and long-text reading (1.0 and the trained truncation for
-        bundles written before them)."""
+        """Loads the model file the manifest names, with the manifest's temperature and long-text
+        reading (a manifest without them: contract/bundle.py FORMAT_1_OPTIONAL)."""
         bundle_dir = Path(bundle_dir)
         encoder = TextEncoder.from_file(bundle_dir / TOKENIZER_FILE, manifest.encoder_config)
         reading = manifest.long_text
-        return cls(bundle_dir / (model_file or manifest.model_file), encoder, manifest.labels,
-                   threads, temperature=manifest.temperature, strategy=reading.get("strategy"),
-                   combine=reading.get("combine", "mean"))  # fmt: skip
+        return cls(
+            bundle_dir / (model_file or manifest.model_file),
+            encoder,
+            manifest.labels,
+            threads,
+            temperature=manifest.temperature,
+            strategy=reading.get("strategy"),
+            combine=reading.get("combine", "mean"),
+        )
 
-    def logits(self, windows: Sequence[list[int]],
-               max_batch_tokens: int = MAX_BATCH_TOKENS,
-               max_batch_size: int = 64) -> np.ndarray:  # fmt: skip
+    def logits(
+        self,
+        windows: Sequence[list[int]],
+        max_batch_tokens: int = MAX_BATCH_TOKENS,
+        max_batch_size: int = 64,
+    ) -> np.ndarray:
         """Logits of windows (ids with special tokens) in input order. They run sorted by
         length, in batches of at most `max_batch_tokens` padded tokens: short texts share a run,
         a long review runs alone."""
@@ -155,7 +163,7 @@ class OnnxClassifier:
                     and end - start < max_batch_size
                     and (end - start + 1) * len(windows[order[end]]) <= max_batch_tokens
                 ):
-                    end += 1  # fmt: skip
+                    end += 1
                 idx = order[start:end]
                 feed = self.encoder.pad([windows[i] for i in idx])
                 feed = {k: v for k, v in feed.items() if k in self.input_names}

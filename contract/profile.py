@@ -166,14 +166,24 @@ class Profile:
     @classmethod
     def build(cls, values: dict[str, np.ndarray], labels: list[str], source: str) -> Profile:
         dims = dimensions(len(labels))
-        return cls(counts=histograms(values, len(labels)),
-                   edges={d.name: list(d.edges) for d in dims},
-                   count=len(values["confidence"]), labels=list(labels), source=source)  # fmt: skip
+        return cls(
+            counts=histograms(values, len(labels)),
+            edges={d.name: list(d.edges) for d in dims},
+            count=len(values["confidence"]),
+            labels=list(labels),
+            source=source,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format_version": self.format_version, "count": self.count, "labels": self.labels,
-                "source": self.source, "edges": self.edges, "counts": self.counts,
-                **({"extra": self.extra} if self.extra else {})}  # fmt: skip
+        return {
+            "format_version": self.format_version,
+            "count": self.count,
+            "labels": self.labels,
+            "source": self.source,
+            "edges": self.edges,
+            "counts": self.counts,
+            **({"extra": self.extra} if self.extra else {}),
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> Profile:
@@ -182,10 +192,14 @@ class Profile:
                 f"{PROFILE_FILE}: expected an object with format_version {PROFILE_VERSION}"
             )
         try:
-            profile = cls(counts={k: [int(c) for c in v] for k, v in data["counts"].items()},
-                          edges={k: [float(x) for x in v] for k, v in data["edges"].items()},
-                          count=int(data["count"]), labels=[str(x) for x in data["labels"]],
-                          source=str(data.get("source", "")), extra=data.get("extra") or {})  # fmt: skip
+            profile = cls(
+                counts={k: [int(c) for c in v] for k, v in data["counts"].items()},
+                edges={k: [float(x) for x in v] for k, v in data["edges"].items()},
+                count=int(data["count"]),
+                labels=[str(x) for x in data["labels"]],
+                source=str(data.get("source", "")),
+                extra=data.get("extra") or {},
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ProfileError(f"{PROFILE_FILE} is malformed: {exc}") from exc
         for name, counts in profile.counts.items():
@@ -220,7 +234,7 @@ def write_profile(bundle_dir: str | Path, profile: Profile) -> Path:
 
 
 def read_profile(bundle_dir: str | Path) -> Profile | None:
-    """The bundle's reference profile, or None for a bundle written before profiles existed."""
+    """The bundle's reference profile, or None for a bundle without one (it is optional)."""
     path = Path(bundle_dir) / PROFILE_FILE
     if not path.is_file():
         return None

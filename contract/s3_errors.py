@@ -10,34 +10,63 @@ from __future__ import annotations
 
 from typing import Any
 
+# What S3 answers for a key that is not there (a HEAD gets a bare 404), and for a bucket.
+KEY_NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
+BUCKET_NOT_FOUND = frozenset({"404", "NoSuchBucket"})
+NOT_FOUND = KEY_NOT_FOUND | BUCKET_NOT_FOUND
+
+
+def aws_errors() -> tuple[type[BaseException], ...]:
+    """What boto3 raises when AWS says no or cannot be reached (imported only when needed)."""
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError, Boto3Error)
+
+
 # AWS error codes (ClientError.response["Error"]["Code"]) by what fixes them.
 _CODES = {
     "bucket": {"NoSuchBucket"},
     "credentials": {
-        "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "ExpiredTokenException",
-        "InvalidToken", "InvalidClientTokenId", "UnrecognizedClientException",
-        "TokenRefreshRequired", "AuthFailure",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidToken",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "TokenRefreshRequired",
+        "AuthFailure",
     },
     "permission": {
-        "AccessDenied", "AccessDeniedException", "AllAccessDisabled", "UnauthorizedOperation",
+        "AccessDenied",
+        "AccessDeniedException",
+        "AllAccessDisabled",
+        "UnauthorizedOperation",
     },
     "refused": {"403", "Forbidden"},
     "region": {
-        "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException",
+        "PermanentRedirect",
+        "AuthorizationHeaderMalformed",
+        "IllegalLocationConstraintException",
         "301",
     },
-}  # fmt: skip
+}
 # botocore exception classes (matched by name, base classes included) by what fixes them.
 _CLASSES = {
     "credentials": {
-        "NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError",
-        "TokenRetrievalError", "SSOTokenLoadError", "UnauthorizedSSOTokenError",
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "CredentialRetrievalError",
+        "TokenRetrievalError",
+        "SSOTokenLoadError",
+        "UnauthorizedSSOTokenError",
     },
     "region": {"NoRegionError"},
     # EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError; ReadTimeoutError,
     # ConnectionClosedError
     "network": {"ConnectionError", "HTTPClientError"},
-}  # fmt: skip
+}
 
 _HINTS = {
     "bucket": "the bucket {bucket} does not exist in this account: check its name (the stack's "

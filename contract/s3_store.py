@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contract.s3_errors import error_code, explain, missing_bucket
+from contract.s3_errors import NOT_FOUND, aws_errors, error_code, explain, missing_bucket
 from contract.s3_names import BUCKET_NAME_RULE, is_bucket_name
 from contract.store import Progress, StorageError
 
@@ -24,18 +24,6 @@ log = logging.getLogger(__name__)
 # The IAM actions each side needs, for the message when they are missing.
 READ_PERMISSIONS = "s3:GetObject (and s3:ListBucket, without which a missing key reads as 403)"
 WRITE_PERMISSIONS = "s3:PutObject, s3:DeleteObject and s3:ListBucket on the destination"
-
-
-# What S3 answers for a key or a bucket that is not there (a HEAD gets a bare 404).
-_NOT_FOUND = ("404", "NoSuchKey", "NoSuchBucket", "NotFound")
-
-
-def _aws_errors() -> tuple[type[BaseException], ...]:
-    """What boto3 raises when AWS says no or cannot be reached (imported only when needed)."""
-    from boto3.exceptions import Boto3Error
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return (BotoCoreError, ClientError, Boto3Error)
 
 
 @dataclass(frozen=True)
@@ -146,8 +134,8 @@ class S3Store:
             return any(entry["Key"] == key for entry in listed.get("Contents", []))
         try:
             self.client.head_object(Bucket=self.location.bucket, Key=key)
-        except _aws_errors() as exc:
-            if error_code(exc) in _NOT_FOUND:
+        except aws_errors() as exc:
+            if error_code(exc) in NOT_FOUND:
                 return False
             raise
         return True
@@ -162,8 +150,8 @@ class S3Store:
         key = self.location.key(name)
         try:
             self.client.download_file(self.location.bucket, key, str(dest), Config=self._transfer)
-        except _aws_errors() as exc:
-            if error_code(exc) not in _NOT_FOUND:
+        except aws_errors() as exc:
+            if error_code(exc) not in NOT_FOUND:
                 raise
             self._refuse_missing_bucket()
             raise FileNotFoundError(f"{self.where(name)} not found") from exc
@@ -173,8 +161,8 @@ class S3Store:
         bucket = self.location.bucket
         try:
             self.client.head_bucket(Bucket=bucket)
-        except _aws_errors() as exc:
-            if error_code(exc) in _NOT_FOUND:
+        except aws_errors() as exc:
+            if error_code(exc) in NOT_FOUND:
                 raise StorageError(f"cannot read s3://{bucket}: {missing_bucket(bucket)}") from exc
             # Not allowed to ask (no s3:ListBucket): the caller's "not found" stands.
 
@@ -221,7 +209,7 @@ class S3Store:
         # Timeouts, refused connections, denied requests: one error type the caller can report.
         try:
             yield
-        except _aws_errors() as exc:
+        except aws_errors() as exc:
             permissions = WRITE_PERMISSIONS if self.write else READ_PERMISSIONS
             raise StorageError(
                 f"{doing}: {exc}. "

@@ -14,6 +14,11 @@ from datetime import UTC, datetime
 
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 LOGGERS = ("function", "contract")
+# The request log (function/middleware.py): its logger, and the fields the confidence alarm's
+# metric filters sum (infra/confidence_alarm.py), so a rename here renames both.
+REQUEST_LOGGER = "function.request"
+PREDICTIONS_FIELD = "batch_size"  # predictions the request answered
+LOW_CONFIDENCE_FIELD = "low_confidence"  # how many of them scored below CONFIDENCE_FLOOR
 
 
 class JsonFormatter(logging.Formatter):

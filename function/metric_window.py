@@ -35,8 +35,11 @@ def window_sums(
 
     def query(qid: str, name: str, stat: str) -> dict[str, Any]:
         metric = {"Namespace": namespace, "MetricName": name, "Dimensions": dims}
-        return {"Id": qid, "ReturnData": True,
-                "MetricStat": {"Metric": metric, "Period": minutes * 60, "Stat": stat}}  # fmt: skip
+        return {
+            "Id": qid,
+            "ReturnData": True,
+            "MetricStat": {"Metric": metric, "Period": minutes * 60, "Stat": stat},
+        }
 
     ids = {f"q{i}": q for i, q in enumerate(queries)}
     out = dict.fromkeys(queries, 0.0)
@@ -45,8 +48,9 @@ def window_sums(
         batch = [query(qid, *q) for qid, q in items[first : first + QUERIES_PER_CALL]]
         paging: dict[str, str] = {}
         while True:
-            page = client.get_metric_data(MetricDataQueries=batch, StartTime=start,
-                                          EndTime=end, **paging)  # fmt: skip
+            page = client.get_metric_data(
+                MetricDataQueries=batch, StartTime=start, EndTime=end, **paging
+            )
             for result in page["MetricDataResults"]:
                 out[ids[result["Id"]]] += float(sum(result.get("Values", [])))
             if not page.get("NextToken"):

@@ -13,8 +13,9 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from function.errors import error_response
+from function.logs import LOW_CONFIDENCE_FIELD, PREDICTIONS_FIELD, REQUEST_LOGGER
 
-log = logging.getLogger("function.request")
+log = logging.getLogger(REQUEST_LOGGER)
 
 
 class BodyLimitMiddleware:
@@ -101,8 +102,8 @@ class RequestLogMiddleware:
                     "route": getattr(route, "path", scope.get("path")),
                     "status": status,
                     "latency_ms": round((time.perf_counter() - start) * 1e3, 2),
-                    "batch_size": state.get("batch_size"),
-                    "low_confidence": state.get("low_confidence"),
+                    PREDICTIONS_FIELD: state.get("batch_size"),
+                    LOW_CONFIDENCE_FIELD: state.get("low_confidence"),
                     "model_version": state.get("model_version"),
                     "cold_start": cold,
                     # Label-free aggregates in embedded metric format (function/monitoring.py).

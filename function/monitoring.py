@@ -56,9 +56,11 @@ def record(
     tokenized = started + output.tokenize_ms / 1e3
     send_spans(
         settings.aws_xray_daemon_address,
-        [("tokenize", started, tokenized),
-         ("inference", tokenized, tokenized + output.inference_ms / 1e3)],
-    )  # fmt: skip
+        [
+            ("tokenize", started, tokenized),
+            ("inference", tokenized, tokenized + output.inference_ms / 1e3),
+        ],
+    )
     shadow = getattr(request.app.state, "shadow", None)
     if shadow is not None:
         shadow.offer(predictor, texts, output)

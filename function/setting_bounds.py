@@ -23,11 +23,10 @@ MAX_CHARS_DEFAULT = 20_000
 # How a text longer than the model's window is read unless a request says (contract/encoder.py
 # STRATEGIES); "auto" is the bundle's pick, measured by its training report.
 LongTextStrategy = Literal["auto", "head+tail", "head", "tail", "chunks"]
-LONG_TEXT_STRATEGIES: tuple[str, ...] = get_args(LongTextStrategy)
 
-# Model windows per request: the work a request may ask for. Only 'chunks' reads a text in more
-# than one window; 128 windows of 512 tokens run ~10 s on 2 vCPUs (int8), inside Lambda's
-# timeout, and hold a full request of 64 short reviews (one window each).
+# Model windows per request: the work a request may ask for (only 'chunks' reads a text in more
+# than one window). The default runs inside Lambda's timeout and holds a full request of short
+# reviews, one window each.
 MAX_WINDOWS_MIN = 1
 MAX_WINDOWS_MAX = 100_000
 MAX_WINDOWS_DEFAULT = 128

@@ -57,9 +57,15 @@ def send_spans(daemon_address: str, spans: Sequence[tuple[str, float, float]]) -
     if _socket is None:
         _socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for name, start, end in spans:
-        document = {"type": "subsegment", "id": secrets.token_hex(8), "name": name,
-                    "trace_id": context["Root"], "parent_id": context["Parent"],
-                    "start_time": start, "end_time": end}  # fmt: skip
+        document = {
+            "type": "subsegment",
+            "id": secrets.token_hex(8),
+            "name": name,
+            "trace_id": context["Root"],
+            "parent_id": context["Parent"],
+            "start_time": start,
+            "end_time": end,
+        }
         try:
             _socket.sendto(HEADER + json.dumps(document).encode(), endpoint)
         except OSError as exc:  # a span is not worth a failed request

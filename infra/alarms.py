@@ -16,7 +16,7 @@ from constructs import Construct
 
 from infra.confidence_alarm import LowConfidenceShare
 
-PERIOD = Duration.minutes(5)
+PERIOD = Duration.minutes(5)  # every alarm's and the dashboard's
 KEY_PENDING_DAYS = 7  # KMS accepts 7 to 30
 
 
@@ -95,6 +95,7 @@ class ServiceAlarms(Construct):
                 log_group=log_group,
                 threshold_percent=low_confidence_percent,
                 floor=confidence_floor,
+                period=PERIOD,
             ).alarm
             self.alarms.append(self.low_confidence)
 

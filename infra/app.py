@@ -15,6 +15,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from contract.exit_codes import ExitCode
 from infra.config import GUARDED, ServiceConfig
 from infra.context import ConfigError, MappingContext
 from infra.deploy_role import GitHubDeployRoleStack, deploy_role_stack_name
@@ -81,9 +82,9 @@ def main() -> int:
         build(app)
     except ConfigError as exc:
         log.error("%s", exc)  # the fix is in the message; a traceback would bury it
-        return 2
+        return ExitCode.BAD_INPUT
     app.synth()
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ READ_WRITE_GRANT_ACTIONS = (
 )
 
 
-# What `python -m training launch` writes besides the run (training/launch.py): the packaged
-# code each job installs, and SageMaker's own job output. Neither is read after the job ends.
+# What `python -m training launch` writes besides the run (training/sagemaker/launch.py): the
+# packaged code each job installs, and SageMaker's own job output. Neither is read after the job
+# ends.
 JOB_FILE_PREFIXES = ("code/", "training-jobs/")
 
 

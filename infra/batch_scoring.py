@@ -38,8 +38,12 @@ BATCH_HANDLER = "function.batch.handler.handler"
 # Lambda's ceiling: the plan step streams the whole file once (a GB reads in about a minute).
 BATCH_TIMEOUT = Duration.minutes(15)
 # Transient Lambda faults, and our own errors (an S3 read timing out) once more.
-RETRYABLE = ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-             "States.Timeout"]  # fmt: skip
+RETRYABLE = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "States.Timeout",
+]
 # Throttled: the account (or batchReservedConcurrency) is busy with other jobs or the API. Waited
 # out with jittered backoff for up to ~40 minutes instead of failing the chunk within seconds.
 THROTTLED = "Lambda.TooManyRequestsException"
@@ -132,17 +136,26 @@ class BatchScoring(Construct):
             result_path=result_path,
             retry_on_service_exceptions=False,  # RETRYABLE below, with our own backoff
         )
-        task.add_retry(errors=[THROTTLED], interval=Duration.seconds(10), max_attempts=12,
-                       backoff_rate=2, max_delay=Duration.minutes(5),
-                       jitter_strategy=sfn.JitterType.FULL)  # fmt: skip
-        task.add_retry(errors=RETRYABLE, interval=Duration.seconds(2), max_attempts=3,
-                       backoff_rate=2)  # fmt: skip
+        task.add_retry(
+            errors=[THROTTLED],
+            interval=Duration.seconds(10),
+            max_attempts=12,
+            backoff_rate=2,
+            max_delay=Duration.minutes(5),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        task.add_retry(
+            errors=RETRYABLE, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2
+        )
         return task
 
     def _state_machine(
-        self, bucket: s3.IBucket, max_concurrency: int, rows_per_chunk: int,
+        self,
+        bucket: s3.IBucket,
+        max_concurrency: int,
+        rows_per_chunk: int,
         log_retention: logs.RetentionDays,
-    ) -> sfn.StateMachine:  # fmt: skip
+    ) -> sfn.StateMachine:
         plan = self._invoke(
             "Plan",
             {"step": "plan", "input.$": "$", "rows_per_chunk": rows_per_chunk},
@@ -178,9 +191,13 @@ class BatchScoring(Construct):
             sfn.Succeed(self, "Scored"),
         )
         done.otherwise(
-            sfn.Fail(self, "Incomplete", error="ChunksFailed",
-                     cause="Some chunks failed after retries: see the job's _summary.json")
-        )  # fmt: skip
+            sfn.Fail(
+                self,
+                "Incomplete",
+                error="ChunksFailed",
+                cause="Some chunks failed after retries: see the job's _summary.json",
+            )
+        )
         self.execution_logs = execution_logs = logs.LogGroup(
             self, "ExecutionLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
         )

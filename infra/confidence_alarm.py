@@ -2,9 +2,9 @@
 alarm on it: a model that suddenly hedges on most reviews is a bad release even when every
 request answers 200 quickly.
 
-The function writes one JSON line per request with `batch_size` (predictions answered) and
-`low_confidence` (how many of them scored below CONFIDENCE_FLOOR; function/routes/common.py).
-Two metric filters sum them; the alarm divides one by the other.
+The function writes one JSON line per request with the predictions it answered and how many of
+them scored below CONFIDENCE_FLOOR (function/logs.py names the logger and the fields). Two metric
+filters sum them; the alarm divides one by the other.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-PERIOD = Duration.minutes(5)
+from function.logs import LOW_CONFIDENCE_FIELD, PREDICTIONS_FIELD, REQUEST_LOGGER
+
 # Below this many predictions in a period the share is noise (three uncertain reviews out of
 # four), so the alarm sees 0 rather than firing on a handful of requests.
 MIN_PREDICTIONS = 100
-REQUEST_LOGGER = "function.request"  # function/middleware.py's logger
 PREDICTIONS = "Predictions"
 LOW_CONFIDENCE = "LowConfidencePredictions"
 
@@ -35,24 +35,26 @@ class LowConfidenceShare(Construct):
         log_group: logs.ILogGroup,
         threshold_percent: float,
         floor: float,
+        period: Duration,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.period = period
         # One namespace per stack: a dev and a prod stack in one account do not mix their counts.
         self.namespace = f"{Stack.of(self).stack_name}/Serving"
-        total = self._sum(log_group, "PredictionsFilter", PREDICTIONS, "batch_size")
-        low = self._sum(log_group, "LowConfidenceFilter", LOW_CONFIDENCE, "low_confidence")
+        total = self._sum(log_group, "PredictionsFilter", PREDICTIONS, PREDICTIONS_FIELD)
+        low = self._sum(log_group, "LowConfidenceFilter", LOW_CONFIDENCE, LOW_CONFIDENCE_FIELD)
         share = cloudwatch.MathExpression(
             # FILL: a period with predictions but no low_confidence line still divides as 0.
             expression=f"IF(total >= {MIN_PREDICTIONS}, FILL(low, 0) / total, 0)",
             using_metrics={"total": total, "low": low},
             label="Share of predictions below the confidence floor",
-            period=PERIOD,
+            period=period,
         )
         self.alarm = cloudwatch.Alarm(
             self,
             "Alarm",
             alarm_description=f"More than {threshold_percent}% of predictions scored below the "
-            f"confidence floor ({floor}) in 5 minutes (at least {MIN_PREDICTIONS} predictions)",
+            f"confidence floor ({floor}) in {period.to_minutes():g} minutes (at least {MIN_PREDICTIONS} predictions)",
             metric=share,
             threshold=threshold_percent / 100,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -78,4 +80,4 @@ class LowConfidenceShare(Construct):
             metric_value=f"$.{field}",
             unit=cloudwatch.Unit.COUNT,
         )
-        return metric_filter.metric(statistic="Sum", period=PERIOD)
+        return metric_filter.metric(statistic="Sum", period=self.period)

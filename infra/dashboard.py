@@ -18,10 +18,9 @@ from constructs import Construct
 
 from contract.profile import CONFIDENCE, RUN_DIMENSION, dimensions, metric_name
 from function.shadow.comparison import AGREED, CANDIDATE_DIMENSION, COMPARED
-from infra.alarms import api_metric
+from infra.alarms import PERIOD, api_metric
 from infra.drift_check import DriftCheck
 
-PERIOD = Duration.minutes(5)
 WIDTH = 8  # three graphs a row (the grid is 24 wide)
 
 
@@ -56,12 +55,14 @@ class ServiceDashboard(Construct):
         def graph(
             title: str, left: Sequence[cloudwatch.IMetric], **kwargs: object
         ) -> cloudwatch.GraphWidget:
-            return cloudwatch.GraphWidget(title=title, left=list(left), width=WIDTH, height=6,
-                                          **kwargs)  # fmt: skip
+            return cloudwatch.GraphWidget(
+                title=title, left=list(left), width=WIDTH, height=6, **kwargs
+            )
 
         fn = function.function_name
-        buckets = " OR ".join(f'MetricName="{metric_name(CONFIDENCE.name, b)}"'
-                              for b in range(CONFIDENCE.size))  # fmt: skip
+        buckets = " OR ".join(
+            f'MetricName="{metric_name(CONFIDENCE.name, b)}"' for b in range(CONFIDENCE.size)
+        )
         widgets: list[cloudwatch.IWidget] = [
             graph("Traffic: API requests", [api("Count", "Sum", "requests")]),
             graph(
@@ -96,24 +97,44 @@ class ServiceDashboard(Construct):
             ),
         ]
         if alias_name is not None:
-            widgets.append(graph(
-                "Canary: invocations by the version that answered",
-                [search(f'{{AWS/Lambda,ExecutedVersion,FunctionName,Resource}} '
-                        f'FunctionName="{fn}" MetricName="Invocations"', "Sum", "")],
-            ))  # fmt: skip
+            widgets.append(
+                graph(
+                    "Canary: invocations by the version that answered",
+                    [
+                        search(
+                            f"{{AWS/Lambda,ExecutedVersion,FunctionName,Resource}} "
+                            f'FunctionName="{fn}" MetricName="Invocations"',
+                            "Sum",
+                            "",
+                        )
+                    ],
+                )
+            )
         if shadow_run is not None:
             compared, agreed = (
-                cloudwatch.Metric(namespace=namespace, metric_name=name, statistic="Sum",
-                                  dimensions_map={CANDIDATE_DIMENSION: shadow_run}, period=PERIOD)
+                cloudwatch.Metric(
+                    namespace=namespace,
+                    metric_name=name,
+                    statistic="Sum",
+                    dimensions_map={CANDIDATE_DIMENSION: shadow_run},
+                    period=PERIOD,
+                )
                 for name in (COMPARED, AGREED)
-            )  # fmt: skip
-            widgets.append(graph(
-                f"Shadow: agreement of run {shadow_run} with the live answers",
-                [cloudwatch.MathExpression(expression="agreed / compared", period=PERIOD,
-                                           using_metrics={"agreed": agreed, "compared": compared},
-                                           label="agreement")],
-                right=[compared.with_(label="predictions compared")],
-            ))  # fmt: skip
+            )
+            widgets.append(
+                graph(
+                    f"Shadow: agreement of run {shadow_run} with the live answers",
+                    [
+                        cloudwatch.MathExpression(
+                            expression="agreed / compared",
+                            period=PERIOD,
+                            using_metrics={"agreed": agreed, "compared": compared},
+                            label="agreement",
+                        )
+                    ],
+                    right=[compared.with_(label="predictions compared")],
+                )
+            )
         widgets.append(
             cloudwatch.AlarmStatusWidget(
                 title="Alarms (the canary's included)", alarms=list(alarms), width=24, height=4

@@ -24,12 +24,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from infra.cli import CommandError, CommandFailed, read_config, run_command
+from infra.cli import CommandError, CommandFailed, command_parser, read_config, run_command
 from infra.config import GUARDED, ServiceConfig
 from infra.deploy_role import deploy_role_stack_name
 from infra.outputs import OUTPUTS_FILE, describe_stack, stack_outputs
 
-REPO = Path(__file__).resolve().parent.parent
 APPROVALS = ("never", "any-change", "broadening")
 log = logging.getLogger("infra.deploy")
 
@@ -76,8 +75,9 @@ def check_deployed(config: ServiceConfig, allow: Iterable[str], client: Any = No
     log.info("%s: %s as deployed", config.stack_name, config.guarded_values())
 
 
-def cdk_deploy(stack_name: str, *, cwd: Path, require_approval: str | None,
-               outputs_file: Path | None) -> None:  # fmt: skip
+def cdk_deploy(
+    stack_name: str, *, cwd: Path, require_approval: str | None, outputs_file: Path | None
+) -> None:
     """Runs the pinned CDK CLI's deploy of `stack_name`; DeployFailed if it fails."""
     command = ["npx", "--no-install", "cdk", "deploy", stack_name, "--no-notices"]
     if outputs_file is not None:
@@ -96,30 +96,52 @@ def cdk_deploy(stack_name: str, *, cwd: Path, require_approval: str | None,
         raise DeployFailed(f"cdk deploy {stack_name} failed; see the stack's events above")
 
 
-def deploy(cdk_json: Path, *, allow: Iterable[str] = (), require_approval: str | None = None,
-           check_only: bool = False, client: Any = None) -> ServiceConfig:  # fmt: skip
+def deploy(
+    cdk_json: Path,
+    *,
+    allow: Iterable[str] = (),
+    require_approval: str | None = None,
+    check_only: bool = False,
+    client: Any = None,
+) -> ServiceConfig:
     """cdk.json's stack, after the GUARDED settings check; the one path every deploy takes."""
     config = read_config(cdk_json)
     check_deployed(config, allow, client)
     if not check_only:
-        cdk_deploy(config.stack_name, cwd=cdk_json.parent, require_approval=require_approval,
-                   outputs_file=OUTPUTS_FILE)  # fmt: skip
+        cdk_deploy(
+            config.stack_name,
+            cwd=cdk_json.parent,
+            require_approval=require_approval,
+            outputs_file=OUTPUTS_FILE,
+        )
     return config
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m infra.deploy", description=__doc__.split("\n\n")[0]
+    parser = command_parser("python -m infra.deploy", __doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare with the deployed stack and stop; deploy nothing",
     )
-    parser.add_argument("--cdk-json", type=Path, default=REPO / "cdk.json")
-    parser.add_argument("--check", action="store_true",
-                        help="compare with the deployed stack and stop; deploy nothing")  # fmt: skip
-    parser.add_argument("--allow-change", action="append", default=[], choices=sorted(GUARDED),
-                        metavar="SETTING", help=f"let the deploy change it: {', '.join(GUARDED)}")  # fmt: skip
-    parser.add_argument("--require-approval", choices=APPROVALS,
-                        help="default: cdk.json's requireApproval (a prompt needs a terminal)")  # fmt: skip
-    parser.add_argument("--deploy-role", action="store_true",
-                        help="deploy the GitHub deploy role's stack (githubRepository) instead")  # fmt: skip
+    parser.add_argument(
+        "--allow-change",
+        action="append",
+        default=[],
+        choices=sorted(GUARDED),
+        metavar="SETTING",
+        help=f"let the deploy change it: {', '.join(GUARDED)}",
+    )
+    parser.add_argument(
+        "--require-approval",
+        choices=APPROVALS,
+        help="default: cdk.json's requireApproval (a prompt needs a terminal)",
+    )
+    parser.add_argument(
+        "--deploy-role",
+        action="store_true",
+        help="deploy the GitHub deploy role's stack (githubRepository) instead",
+    )
     return parser.parse_args(argv)
 
 
@@ -129,15 +151,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run() -> None:
         if not args.deploy_role:
-            deploy(args.cdk_json, allow=args.allow_change, require_approval=args.require_approval,
-                   check_only=args.check)  # fmt: skip
+            deploy(
+                args.cdk_json,
+                allow=args.allow_change,
+                require_approval=args.require_approval,
+                check_only=args.check,
+            )
             return
         config = read_config(args.cdk_json)
         if not config.github_repository:
             raise DeployError('set "githubRepository": "<owner>/<name>" in cdk.json first')
-        cdk_deploy(deploy_role_stack_name(config.stack_name), cwd=args.cdk_json.parent,
-                   require_approval=args.require_approval,
-                   outputs_file=OUTPUTS_FILE.with_name("deploy-role-outputs.json"))  # fmt: skip
+        cdk_deploy(
+            deploy_role_stack_name(config.stack_name),
+            cwd=args.cdk_json.parent,
+            require_approval=args.require_approval,
+            outputs_file=OUTPUTS_FILE.with_name("deploy-role-outputs.json"),
+        )
 
     return run_command(run, log, check="the credentials and AWS_REGION")
 

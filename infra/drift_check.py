@@ -134,15 +134,28 @@ class DriftCheck(Construct):
         )
 
     def max_psi(self) -> cloudwatch.Metric:
-        return cloudwatch.Metric(namespace=self.namespace, metric_name=MAX_PSI_METRIC,
-                                 statistic="Maximum", period=self.window)  # fmt: skip
+        return cloudwatch.Metric(
+            namespace=self.namespace,
+            metric_name=MAX_PSI_METRIC,
+            statistic="Maximum",
+            period=self.window,
+        )
 
     def psi(self, dimension: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(namespace=self.namespace, metric_name=PSI_METRIC,
-                                 dimensions_map={DIMENSION_KEY: dimension}, statistic="Maximum",
-                                 period=self.window, label=dimension)  # fmt: skip
+        return cloudwatch.Metric(
+            namespace=self.namespace,
+            metric_name=PSI_METRIC,
+            dimensions_map={DIMENSION_KEY: dimension},
+            statistic="Maximum",
+            period=self.window,
+            label=dimension,
+        )
 
     def predictions(self) -> cloudwatch.Metric:
-        return cloudwatch.Metric(namespace=self.namespace, metric_name=PREDICTIONS_METRIC,
-                                 statistic="Maximum", period=self.window,
-                                 label="predictions in the window")  # fmt: skip
+        return cloudwatch.Metric(
+            namespace=self.namespace,
+            metric_name=PREDICTIONS_METRIC,
+            statistic="Maximum",
+            period=self.window,
+            label="predictions in the window",
+        )

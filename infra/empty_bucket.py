@@ -8,16 +8,14 @@ while that stack is deployed.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from contract.exit_codes import ExitCode
 from infra.aws_clients import client as aws_client
-from infra.cli import CommandError, CommandFailed, read_config, run_command
-from infra.deploy import REPO
+from infra.cli import CommandError, CommandFailed, command_parser, read_config, run_command
 from infra.outputs import describe_stack, stack_outputs
 
 # DeleteObjects takes at most this many keys a call, and ListObjectVersions returns at most
@@ -48,8 +46,9 @@ def empty_bucket(client: Any, bucket: str) -> int:
         deleted += len(page) - len(refused)
         log.info("%s: %d versions deleted so far", bucket, deleted)
         if refused:
-            first = "; ".join(f"{e['Key']} ({e.get('Code')}: {e.get('Message')})"
-                              for e in refused[:3])  # fmt: skip
+            first = "; ".join(
+                f"{e['Key']} ({e.get('Code')}: {e.get('Message')})" for e in refused[:3]
+            )
             raise EmptyBucketError(
                 f"{len(refused)} versions of s3://{bucket} were not deleted, e.g. {first}: fix "
                 "the permission (s3:DeleteObjectVersion) or the object lock, and run this again"
@@ -67,16 +66,18 @@ def deployed_with(bucket: str, stack_name: str, cloudformation: Any) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="empty-bucket: %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m infra.empty_bucket", description=__doc__)
+    parser = command_parser(
+        "python -m infra.empty_bucket",
+        __doc__,
+        cdk_json_help="names the stack that must not be using the bucket",
+    )
     parser.add_argument("bucket", help="the ArtifactsBucketName of a destroyed stack")
     parser.add_argument("--yes", action="store_true", help="delete every version: no undo")
     parser.add_argument("--delete-bucket", action="store_true", help="then delete the bucket")
-    parser.add_argument("--cdk-json", type=Path, default=REPO / "cdk.json",
-                        help="names the stack that must not be using the bucket")  # fmt: skip
     args = parser.parse_args(argv)
     if not args.yes:
         log.error("this deletes every version of every object in s3://%s: pass --yes", args.bucket)
-        return 2
+        return ExitCode.BAD_INPUT
 
     def run() -> None:
         stack_name = read_config(args.cdk_json).stack_name

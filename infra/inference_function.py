@@ -32,6 +32,20 @@ IMAGE_CONTEXT = [
 # The logical id that `sam local invoke <id>` and the docs use; keep it stable.
 FUNCTION_LOGICAL_ID = "SentimentFunction"
 LIVE_ALIAS = "live"
+# A published version's description names the run it serves, readable in `aws lambda
+# list-versions-by-function`; rollback (infra/rollback.py) finds earlier runs by it.
+RUN_PREFIX = "run "
+
+
+def version_description(run: str | None, follows: str) -> str:
+    """ "run <run-id>" for a pinned run, else what it follows (Lambda allows 256 characters)."""
+    return (f"{RUN_PREFIX}{run}" if run else f"follows {follows}")[:256]
+
+
+def described_run(description: str) -> str | None:
+    """The run a version's description names, or None (a version that follows latest.json)."""
+    return description.removeprefix(RUN_PREFIX) if description.startswith(RUN_PREFIX) else None
+
 
 _ARCHITECTURES = {
     "x86_64": (lambda_.Architecture.X86_64, ecr_assets.Platform.LINUX_AMD64),

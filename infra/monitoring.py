@@ -72,8 +72,12 @@ def add_monitoring(
             ],
             apply_to_children=True,
         )
-        CfnOutput(stack, "ShadowFunctionName", value=receiver.function.function_name,
-                  description=f"Receives copies of live requests for run {config.shadow_run}")  # fmt: skip
+        CfnOutput(
+            stack,
+            "ShadowFunctionName",
+            value=receiver.function.function_name,
+            description=f"Receives copies of live requests for run {config.shadow_run}",
+        )
     dashboard = ServiceDashboard(
         stack,
         "Dashboard",
@@ -88,8 +92,16 @@ def add_monitoring(
         # Dashboard names are per account, not per region: the region keeps two apart.
         dashboard_name=f"{config.stack_name}-{stack.region}",
     )
-    CfnOutput(stack, "DriftLogGroup", value=drift.log_group.log_group_name,
-              description="The drift check's log group: each window's PSI per dimension")  # fmt: skip
-    CfnOutput(stack, "DashboardName", value=dashboard.dashboard.dashboard_name,
-              description="CloudWatch > Dashboards: traffic, errors, latency, confidence, drift, "
-              "canary, shadow")  # fmt: skip
+    CfnOutput(
+        stack,
+        "DriftLogGroup",
+        value=drift.log_group.log_group_name,
+        description="The drift check's log group: each window's PSI per dimension",
+    )
+    CfnOutput(
+        stack,
+        "DashboardName",
+        value=dashboard.dashboard.dashboard_name,
+        description="CloudWatch > Dashboards: traffic, errors, latency, confidence, drift, "
+        "canary, shadow",
+    )

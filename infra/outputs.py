@@ -7,7 +7,6 @@ machine (`make outputs`), and the tools that read it re-create it when it is mis
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.aws_clients import client as aws_client
-from infra.cli import CommandError, read_config, run_command
+from infra.cli import CommandError, command_parser, read_config, run_command
 
 REPO = Path(__file__).resolve().parent.parent
 OUTPUTS_FILE = REPO / "cdk.out" / "outputs.json"
@@ -86,9 +85,8 @@ def load_outputs(path: Path, stack_name: str, client: Any = None) -> dict[str, s
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="outputs: %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m infra.outputs", description=__doc__)
+    parser = command_parser("python -m infra.outputs", __doc__)
     parser.add_argument("--file", type=Path, default=OUTPUTS_FILE)
-    parser.add_argument("--cdk-json", type=Path, default=REPO / "cdk.json")
     args = parser.parse_args(argv)
     return run_command(
         lambda: fetch_outputs(args.file, read_config(args.cdk_json).stack_name),

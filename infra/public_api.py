@@ -160,9 +160,13 @@ class PublicApi(Construct):
         return self.api_keys[-1] if self.api_keys else None
 
     def _suppress(
-        self, auth_mode: str, access_logs: bool, execution_logs: bool, cloud_watch_role: bool,
+        self,
+        auth_mode: str,
+        access_logs: bool,
+        execution_logs: bool,
+        cloud_watch_role: bool,
         web_acl: bool,
-    ) -> None:  # fmt: skip
+    ) -> None:
         suppressions = [
             NagPackSuppression(
                 id="AwsSolutions-APIG2",

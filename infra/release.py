@@ -38,7 +38,7 @@ from typing import Any
 
 from contract.bundle import BundleError, read_manifest
 from contract.storage import StorageError, fetch_bundle
-from infra.cli import CommandError, read_config, run_command
+from infra.cli import CommandError, command_parser, read_config, run_command
 from infra.config import ServiceConfig
 from infra.context import ConfigError, MappingContext
 from infra.deploy import APPROVALS, DeployFailed, cdk_deploy, check_deployed
@@ -47,7 +47,6 @@ from infra.rollback import rollback
 from infra.shadow_report import COMPARE_HOURS
 
 log = logging.getLogger("release")
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SHIFT = "Canary10Percent5Minutes"
 
 
@@ -108,8 +107,16 @@ def verify_run(bucket: str, prefix: str, run_id: str) -> str:
     return uri
 
 
-def promote(run_id: str, *, bucket: str | None, cdk_json: Path, traffic_shift: str | None,
-            deploy: bool, require_approval: str | None = None, force: bool = False) -> str:  # fmt: skip
+def promote(
+    run_id: str,
+    *,
+    bucket: str | None,
+    cdk_json: Path,
+    traffic_shift: str | None,
+    deploy: bool,
+    require_approval: str | None = None,
+    force: bool = False,
+) -> str:
     before = cdk_json.read_text() if cdk_json.exists() else None
     document, config = pin(cdk_json, run_id, traffic_shift)
     bucket = config.model_location.bucket or bucket
@@ -131,8 +138,12 @@ def promote(run_id: str, *, bucket: str | None, cdk_json: Path, traffic_shift: s
         log.info("next: make deploy, then commit %s", cdk_json.name)
         return uri
     try:
-        cdk_deploy(config.stack_name, cwd=cdk_json.parent, require_approval=require_approval,
-                   outputs_file=OUTPUTS_FILE)  # fmt: skip
+        cdk_deploy(
+            config.stack_name,
+            cwd=cdk_json.parent,
+            require_approval=require_approval,
+            outputs_file=OUTPUTS_FILE,
+        )
     except DeployFailed as exc:
         if before is not None:
             cdk_json.write_text(before)
@@ -164,47 +175,68 @@ def _rollback_targets(args: argparse.Namespace) -> tuple[str, str | None]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m infra.release", description=__doc__.split("\n\n")[0]
+    parser = command_parser("python -m infra.release", __doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--outputs",
+        type=Path,
+        default=OUTPUTS_FILE,
+        help="`cdk deploy --outputs-file`: where --bucket and --function-name "
+        "default from (re-created from the deployed stack when missing)",
     )
-    parser.add_argument("--cdk-json", type=Path, default=REPO / "cdk.json")
-    parser.add_argument("--outputs", type=Path, default=OUTPUTS_FILE,
-                        help="`cdk deploy --outputs-file`: where --bucket and --function-name "
-                        "default from (re-created from the deployed stack when missing)")  # fmt: skip
     verbs = parser.add_subparsers(dest="verb", required=True)
     up = verbs.add_parser("promote", help="verify a published run, pin it, optionally deploy")
     up.add_argument("run_id")
     up.add_argument(
         "--bucket", help="the artifacts bucket (default: the ArtifactsBucketName output)"
     )
-    up.add_argument("--traffic-shift", help=f"a CodeDeploy Lambda config name (default: {DEFAULT_SHIFT} "
-                    "when the stack has none)")  # fmt: skip
+    up.add_argument(
+        "--traffic-shift",
+        help=f"a CodeDeploy Lambda config name (default: {DEFAULT_SHIFT} when the stack has none)",
+    )
     up.add_argument("--deploy", action="store_true", help="deploy (as make deploy) after pinning")
-    up.add_argument("--require-approval", choices=APPROVALS,
-                    help="with --deploy; default: cdk.json's requireApproval")  # fmt: skip
-    up.add_argument("--force", action="store_true",
-                    help="promote even when its shadow agreement is below shadowMinAgreement")  # fmt: skip
-    side = verbs.add_parser("shadow", help="put a run beside the live version on a sample of "
-                            "requests (cdk.json shadowRun), or --stop")  # fmt: skip
+    up.add_argument(
+        "--require-approval",
+        choices=APPROVALS,
+        help="with --deploy; default: cdk.json's requireApproval",
+    )
+    up.add_argument(
+        "--force",
+        action="store_true",
+        help="promote even when its shadow agreement is below shadowMinAgreement",
+    )
+    side = verbs.add_parser(
+        "shadow",
+        help="put a run beside the live version on a sample of "
+        "requests (cdk.json shadowRun), or --stop",
+    )
     side.add_argument("run_id", nargs="?")
     side.add_argument("--stop", action="store_true", help="take the shadow away")
-    side.add_argument("--sample", type=float, help="share of prediction requests copied "
-                      "(cdk.json shadowSample, default 0.1)")  # fmt: skip
+    side.add_argument(
+        "--sample",
+        type=float,
+        help="share of prediction requests copied (cdk.json shadowSample, default 0.1)",
+    )
     side.add_argument(
         "--bucket", help="the artifacts bucket (default: the ArtifactsBucketName output)"
     )
     side.add_argument("--deploy", action="store_true", help="deploy (as make deploy) after")
     report = verbs.add_parser("compare", help="what the shadowed run did on live traffic")
     report.add_argument("run_id", nargs="?", help="default: cdk.json's shadowRun")
-    report.add_argument("--hours", type=int, default=COMPARE_HOURS,
-                        help=f"how far back (default {COMPARE_HOURS})")  # fmt: skip
+    report.add_argument(
+        "--hours", type=int, default=COMPARE_HOURS, help=f"how far back (default {COMPARE_HOURS})"
+    )
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     back = verbs.add_parser("rollback", help="move the live alias back to an earlier run's version")
     back.add_argument("--function-name", help="default: the FunctionName output")
-    back.add_argument("--batch-function-name",
-                      help="default: the BatchFunctionName output (none: batchScoring is off)")  # fmt: skip
-    back.add_argument("--api-only", action="store_true",
-                      help="move the API's alias only; bulk scoring keeps its run")  # fmt: skip
+    back.add_argument(
+        "--batch-function-name",
+        help="default: the BatchFunctionName output (none: batchScoring is off)",
+    )
+    back.add_argument(
+        "--api-only",
+        action="store_true",
+        help="move the API's alias only; bulk scoring keeps its run",
+    )
     back.add_argument("--to", help="the run to go back to (default: the one before the current)")
     back.add_argument("--no-pin", action="store_true", help="leave cdk.json alone")
     return parser.parse_args(argv)
@@ -219,9 +251,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             bucket = args.bucket
             if not bucket and read_config(args.cdk_json).model_location.bucket is None:
                 bucket = _outputs(args.outputs, args.cdk_json).get("ArtifactsBucketName")
-            promote(args.run_id, bucket=bucket, cdk_json=args.cdk_json,
-                    traffic_shift=args.traffic_shift, deploy=args.deploy,
-                    require_approval=args.require_approval, force=args.force)  # fmt: skip
+            promote(
+                args.run_id,
+                bucket=bucket,
+                cdk_json=args.cdk_json,
+                traffic_shift=args.traffic_shift,
+                deploy=args.deploy,
+                require_approval=args.require_approval,
+                force=args.force,
+            )
             return
         if args.verb in ("shadow", "compare"):
             from infra.shadow_release import compare, shadow
@@ -238,16 +276,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 and read_config(args.cdk_json).model_location.bucket is None
             ):
                 bucket = _outputs(args.outputs, args.cdk_json).get("ArtifactsBucketName")
-            shadow(None if args.stop else args.run_id, bucket=bucket, cdk_json=args.cdk_json,
-                   sample=args.sample, deploy_now=args.deploy)  # fmt: skip
+            shadow(
+                None if args.stop else args.run_id,
+                bucket=bucket,
+                cdk_json=args.cdk_json,
+                sample=args.sample,
+                deploy_now=args.deploy,
+            )
             return
         name, batch = _rollback_targets(args)
         _, run_id = rollback(name, to=args.to, batch_function_name=batch, api_only=args.api_only)
         if not args.no_pin:
             document, _ = pin(args.cdk_json, run_id, None)
             write_cdk_json(args.cdk_json, document)
-            log.info("pinned run %s in %s: commit it so the next deploy keeps serving it",
-                     run_id, args.cdk_json)  # fmt: skip
+            log.info(
+                "pinned run %s in %s: commit it so the next deploy keeps serving it",
+                run_id,
+                args.cdk_json,
+            )
 
     return run_command(run, log, check="the credentials, AWS_REGION and the function name")
 

@@ -2,7 +2,7 @@
 the batch function back to the versions of an earlier run, with no build and no canary.
 
 Every version is kept (retained, infra/inference_function.py) and its description names the
-run it serves ("run <run-id>", infra/stack.py), so the versions themselves say where to go.
+run it serves (infra/inference_function.py), so the versions themselves say where to go.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from typing import Any
 
 from infra.aws_clients import client as aws_client
 from infra.cli import CommandError
-from infra.inference_function import LIVE_ALIAS
+from infra.inference_function import LIVE_ALIAS, described_run
 
 log = logging.getLogger("release")
-RUN_PREFIX = "run "  # a version's description: "run <run-id>" (infra/stack.py)
 
 
 class RollbackError(CommandError):
@@ -23,8 +22,7 @@ class RollbackError(CommandError):
 
 
 def _version_run(version: dict[str, Any]) -> str | None:
-    description = version.get("Description") or ""
-    return description[len(RUN_PREFIX) :] if description.startswith(RUN_PREFIX) else None
+    return described_run(version.get("Description") or "")
 
 
 def _alias_and_runs(client: Any, function_name: str) -> tuple[str, dict[int, str | None]]:
@@ -39,8 +37,11 @@ def _alias_and_runs(client: Any, function_name: str) -> tuple[str, dict[int, str
     for page in client.get_paginator("list_versions_by_function").paginate(
         FunctionName=function_name
     ):
-        runs |= {int(v["Version"]): _version_run(v) for v in page["Versions"]
-                 if v["Version"] != "$LATEST"}  # fmt: skip
+        runs |= {
+            int(v["Version"]): _version_run(v)
+            for v in page["Versions"]
+            if v["Version"] != "$LATEST"
+        }
     if not alias["FunctionVersion"].isdigit() or int(alias["FunctionVersion"]) not in runs:
         raise RollbackError(
             f"{function_name}:{LIVE_ALIAS} points at {alias['FunctionVersion']}, "
@@ -59,8 +60,11 @@ def _choose(function_name: str, current: int, runs: dict[int, str | None], to: s
                 f"no version of {function_name} serves run {to!r}; versions serve {known}"
             )
         return choices[0]
-    older = [v for v in sorted(runs, reverse=True)
-             if v < current and runs[v] and runs[v] != runs[current]]  # fmt: skip
+    older = [
+        v
+        for v in sorted(runs, reverse=True)
+        if v < current and runs[v] and runs[v] != runs[current]
+    ]
     if not older:
         raise RollbackError(
             f"no earlier version of {function_name} served another run than {runs[current]!r}"
@@ -69,14 +73,30 @@ def _choose(function_name: str, current: int, runs: dict[int, str | None], to: s
 
 
 def _move(client: Any, function_name: str, current: str, target: int, run_id: str) -> None:
-    client.update_alias(FunctionName=function_name, Name=LIVE_ALIAS, FunctionVersion=str(target),
-                        RoutingConfig={"AdditionalVersionWeights": {}})  # fmt: skip
-    log.info("%s:%s moved from version %s to %s (run %s)", function_name, LIVE_ALIAS, current,
-             target, run_id)  # fmt: skip
+    client.update_alias(
+        FunctionName=function_name,
+        Name=LIVE_ALIAS,
+        FunctionVersion=str(target),
+        RoutingConfig={"AdditionalVersionWeights": {}},
+    )
+    log.info(
+        "%s:%s moved from version %s to %s (run %s)",
+        function_name,
+        LIVE_ALIAS,
+        current,
+        target,
+        run_id,
+    )
 
 
-def rollback(function_name: str, *, to: str | None, batch_function_name: str | None = None,
-             api_only: bool = False, client: Any = None) -> tuple[str, str]:  # fmt: skip
+def rollback(
+    function_name: str,
+    *,
+    to: str | None,
+    batch_function_name: str | None = None,
+    api_only: bool = False,
+    client: Any = None,
+) -> tuple[str, str]:
     """Moves the API's `live` alias, and the batch function's to the same run, back to the
     chosen earlier version; returns (API version, run id). Both targets are found before
     either alias moves, so a batch function without that run leaves both where they were."""

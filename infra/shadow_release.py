@@ -14,6 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
+from contract.s3_errors import aws_errors
 from infra.cli import CommandError
 from infra.config import ServiceConfig
 from infra.context import ConfigError, MappingContext
@@ -27,14 +28,14 @@ log = logging.getLogger("release")
 def check_shadow(config: ServiceConfig, run_id: str, force: bool) -> None:
     """Refuses a candidate whose shadow agreement is below shadowMinAgreement (infra/
     shadow_report.py), unless `force`."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
         judged = verdict(config, read_comparison(config, run_id))
-    except (BotoCoreError, ClientError) as exc:
+    except aws_errors() as exc:
         if not force:
-            raise ReleaseError(f"cannot read run {run_id}'s shadow comparison from CloudWatch: "
-                               f"{exc}; --force promotes without it") from exc  # fmt: skip
+            raise ReleaseError(
+                f"cannot read run {run_id}'s shadow comparison from CloudWatch: "
+                f"{exc}; --force promotes without it"
+            ) from exc
         log.warning("shadow comparison unreadable (%s); promoting anyway (--force)", exc)
         return
     if judged.allowed:
@@ -45,8 +46,14 @@ def check_shadow(config: ServiceConfig, run_id: str, force: bool) -> None:
         raise ReleaseError(judged.message)
 
 
-def shadow(run_id: str | None, *, bucket: str | None, cdk_json: Path, sample: float | None,
-           deploy_now: bool) -> None:  # fmt: skip
+def shadow(
+    run_id: str | None,
+    *,
+    bucket: str | None,
+    cdk_json: Path,
+    sample: float | None,
+    deploy_now: bool,
+) -> None:
     """Puts `run_id` beside the live version (verified like promote's run), or with None takes
     the shadow away; writes cdk.json and, with `deploy_now`, deploys it as `make deploy` does
     (cdk.json back as it was when that fails)."""
@@ -70,8 +77,9 @@ def shadow(run_id: str | None, *, bucket: str | None, cdk_json: Path, sample: fl
         if not where:
             raise ReleaseError("which bucket holds the run? pass --bucket <ArtifactsBucketName>")
         verify_run(where, config.model_read_prefix, run_id)
-        log.info("shadowing run %s on %.0f%% of prediction requests", run_id,
-                 config.shadow_sample * 100)  # fmt: skip
+        log.info(
+            "shadowing run %s on %.0f%% of prediction requests", run_id, config.shadow_sample * 100
+        )
     write_cdk_json(cdk_json, document)
     if not deploy_now:
         log.info("next: make deploy, then commit %s", cdk_json.name)

@@ -23,8 +23,13 @@ MIN_COMPARED = 100
 COMPARE_HOURS = 24 * 7
 
 
-def read_comparison(config: ServiceConfig, run_id: str, hours: int = COMPARE_HOURS,
-                    client: Any = None, now: datetime | None = None) -> dict[str, Any]:  # fmt: skip
+def read_comparison(
+    config: ServiceConfig,
+    run_id: str,
+    hours: int = COMPARE_HOURS,
+    client: Any = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """The comparison report of `run_id` over the last `hours`."""
     if client is None:
         import boto3
@@ -33,8 +38,9 @@ def read_comparison(config: ServiceConfig, run_id: str, hours: int = COMPARE_HOU
     queries = [(name, "Sum") for name in metric_names()] + [(LIVE_MS, "SampleCount")]
     # The window's end is floored to the minute: one minute on, so the current one is in it.
     end = (now or datetime.now(UTC)) + timedelta(minutes=1)
-    sums = window_sums(client, config.monitoring_namespace, {CANDIDATE_DIMENSION: run_id},
-                       queries, end, hours * 60)  # fmt: skip
+    sums = window_sums(
+        client, config.monitoring_namespace, {CANDIDATE_DIMENSION: run_id}, queries, end, hours * 60
+    )
     requests = int(sums[(LIVE_MS, "SampleCount")])
     out = report({name: value for (name, stat), value in sums.items() if stat == "Sum"}, requests)
     return {"candidate": run_id, "hours": hours, "namespace": config.monitoring_namespace, **out}
@@ -49,24 +55,35 @@ class Verdict:
 def verdict(config: ServiceConfig, comparison: dict[str, Any]) -> Verdict:
     run, compared = comparison["candidate"], comparison["compared"]
     if compared < MIN_COMPARED:
-        return Verdict(True, f"run {run} has {compared} shadowed predictions in the last "
-                       f"{comparison['hours']} h (a verdict needs {MIN_COMPARED}): not judged; "
-                       f"`python -m infra.release shadow {run}` compares it on live traffic first")  # fmt: skip
+        return Verdict(
+            True,
+            f"run {run} has {compared} shadowed predictions in the last "
+            f"{comparison['hours']} h (a verdict needs {MIN_COMPARED}): not judged; "
+            f"`python -m infra.release shadow {run}` compares it on live traffic first",
+        )
     agreement, least = comparison["agreement"], config.shadow_min_agreement
     if agreement < least:
-        return Verdict(False, f"run {run} agreed with the live answers on {agreement:.1%} of "
-                       f"{compared} shadowed predictions, below shadowMinAgreement {least:.0%}. "
-                       f"Read `python -m infra.release compare {run}`; --force promotes it anyway")  # fmt: skip
-    return Verdict(True, f"run {run} agreed with the live answers on {agreement:.1%} of "
-                   f"{compared} shadowed predictions (shadowMinAgreement {least:.0%})")  # fmt: skip
+        return Verdict(
+            False,
+            f"run {run} agreed with the live answers on {agreement:.1%} of "
+            f"{compared} shadowed predictions, below shadowMinAgreement {least:.0%}. "
+            f"Read `python -m infra.release compare {run}`; --force promotes it anyway",
+        )
+    return Verdict(
+        True,
+        f"run {run} agreed with the live answers on {agreement:.1%} of "
+        f"{compared} shadowed predictions (shadowMinAgreement {least:.0%})",
+    )
 
 
 def describe(comparison: dict[str, Any]) -> list[str]:
     """The report as the lines `compare` prints."""
     c = comparison
     if not c["compared"]:
-        return [f"run {c['candidate']}: no shadowed predictions in the last {c['hours']} h "
-                f"({c['namespace']})"]  # fmt: skip
+        return [
+            f"run {c['candidate']}: no shadowed predictions in the last {c['hours']} h "
+            f"({c['namespace']})"
+        ]
     lines = [
         f"run {c['candidate']}, last {c['hours']} h: {c['requests']} copied requests, "
         f"{c['compared']} predictions compared",

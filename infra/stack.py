@@ -14,7 +14,7 @@ from infra.artifacts_bucket import ArtifactsBucket
 from infra.batch_scoring import BatchScoring
 from infra.canary_deployment import CanaryDeployment
 from infra.config import API_INTEGRATION_TIMEOUT_S, ServiceConfig
-from infra.inference_function import InferenceFunction
+from infra.inference_function import InferenceFunction, version_description
 from infra.monitoring import add_monitoring
 from infra.public_api import PublicApi
 from infra.stack_outputs import add_outputs
@@ -46,7 +46,7 @@ class SentimentStack(Stack):
         model_uri = location.uri(model_bucket.bucket_name)
         # A release stack serves one run per version through `live` aliases (canary, rollback).
         live_alias = config.traffic_shift != "off"
-        version_description = _version_description(config)
+        description = version_description(config.pinned_run, config.model_location.key)
         service = InferenceFunction(
             self,
             "Inference",
@@ -60,7 +60,7 @@ class SentimentStack(Stack):
             provisioned_concurrency=config.provisioned_concurrency,
             log_retention=config.log_retention,
             live_alias=live_alias,
-            version_description=version_description,
+            version_description=description,
             tracing=config.tracing,
         )
         if config.timeout_seconds > API_INTEGRATION_TIMEOUT_S:
@@ -140,9 +140,16 @@ class SentimentStack(Stack):
                 # Throttles say the account is short of concurrency, not that the version is bad.
                 alarms=release_alarms,
             )
-        add_monitoring(self, config=config, service=service, stage=api.api.deployment_stage,
-                       alarms=alarms, canary=release, model_bucket=model_bucket,
-                       model_uri=model_uri)  # fmt: skip
+        add_monitoring(
+            self,
+            config=config,
+            service=service,
+            stage=api.api.deployment_stage,
+            alarms=alarms,
+            canary=release,
+            model_bucket=model_bucket,
+            model_uri=model_uri,
+        )
         batch: BatchScoring | None = None
         if config.batch_scoring:
             batch = BatchScoring(
@@ -159,7 +166,7 @@ class SentimentStack(Stack):
                 rows_per_chunk=config.batch_rows_per_chunk,
                 log_retention=config.log_retention,
                 live_alias=live_alias,
-                version_description=version_description,
+                version_description=description,
             )
             if config.batch_reserved_concurrency is None:
                 Annotations.of(batch).add_info(
@@ -184,10 +191,3 @@ class SentimentStack(Stack):
             domain=domain,
             web_acl=web_acl,
         )
-
-
-def _version_description(config: ServiceConfig) -> str:
-    """What a published version serves, readable in `aws lambda list-versions-by-function`
-    (infra/release.py rolls back by it). Lambda allows 256 characters."""
-    run = config.pinned_run
-    return (f"run {run}" if run else f"follows {config.model_location.key}")[:256]

@@ -37,8 +37,11 @@ def add_outputs(
         CfnOutput(stack, name, value=value, description=description)
 
     out("ApiUrl", api.api.url, "Base URL of the API stage")
-    out("ArtifactsBucketName", bucket.bucket_name,
-        "Training publishes bundles to s3://<this>/" + config.model_read_prefix)  # fmt: skip
+    out(
+        "ArtifactsBucketName",
+        bucket.bucket_name,
+        "Training publishes bundles to s3://<this>/" + config.model_read_prefix,
+    )
     out("FunctionName", service.function.function_name)
     out("ModelUri", model_uri, "MODEL_URI, the bundle served: cdk.json's modelUri (docs/deploy.md)")
     out("TrainingRoleArn", training_role.role_arn, "The role SageMaker training jobs run as")
@@ -52,24 +55,36 @@ def add_outputs(
     if api.execution_logs is not None:
         out("ExecutionLogGroup", api.execution_logs.log_group_name)
     if api.api_key is not None:
-        out("ApiKeyId", api.api_key.key_id,
-            "The newest key: aws apigateway get-api-key --include-value --api-key <this>")  # fmt: skip
+        out(
+            "ApiKeyId",
+            api.api_key.key_id,
+            "The newest key: aws apigateway get-api-key --include-value --api-key <this>",
+        )
     if alarms.topic is not None:
         out("AlarmTopicArn", alarms.topic.topic_arn)
     if release is not None:
         out("DeploymentApplication", release.group.application.application_name)
-        out("DeploymentGroupName", release.group.deployment_group_name,
+        out(
+            "DeploymentGroupName",
+            release.group.deployment_group_name,
             "aws deploy list-deployments --application-name <DeploymentApplication> "
-            "--deployment-group-name <this>")  # fmt: skip
+            "--deployment-group-name <this>",
+        )
     if batch is not None:
-        out("BatchStateMachineArn", batch.state_machine.state_machine_arn,
-            "Scores each file put under s3://<ArtifactsBucketName>/batch/in/")  # fmt: skip
+        out(
+            "BatchStateMachineArn",
+            batch.state_machine.state_machine_arn,
+            "Scores each file put under s3://<ArtifactsBucketName>/batch/in/",
+        )
         out("BatchFunctionName", batch.function.function_name)
         out("BatchLogGroup", batch.log_group.log_group_name)
         out("BatchExecutionLogGroup", batch.execution_logs.log_group_name)
     if domain is not None:
         out("CustomDomainUrl", f"https://{config.domain_name}/")
-        out("CustomDomainTarget", domain.target,
-            "Point the custom domain's DNS here (CNAME or alias) if hostedZoneId is not set")  # fmt: skip
+        out(
+            "CustomDomainTarget",
+            domain.target,
+            "Point the custom domain's DNS here (CNAME or alias) if hostedZoneId is not set",
+        )
     if web_acl is not None:
         out("WebAclArn", web_acl.web_acl_arn)

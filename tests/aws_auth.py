@@ -18,8 +18,10 @@ def user_with(actions: list[str]) -> dict[str, str]:
     iam = boto3.client("iam")
     name = f"test-{uuid.uuid4().hex[:8]}"
     iam.create_user(UserName=name)
-    policy = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": actions, "Resource": "*"}]}  # fmt: skip
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+    }
     iam.put_user_policy(UserName=name, PolicyName="only", PolicyDocument=json.dumps(policy))
     key = iam.create_access_key(UserName=name)["AccessKey"]
     return {

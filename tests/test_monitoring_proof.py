@@ -27,8 +27,16 @@ def proof(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
         skip_or_fail(str(exc))
     output = tmp_path_factory.mktemp("proof") / "monitoring.json"
     # Its own process: moto's state is per process, and the bench resets it between scenarios.
-    command = [sys.executable, "-m", "bench.monitoring", "--smoke", "--bundle", str(tiny_run),
-               "--output", str(output)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "bench.monitoring",
+        "--smoke",
+        "--bundle",
+        str(tiny_run),
+        "--output",
+        str(output),
+    ]
     run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=1800)
     assert run.returncode == 0, run.stderr[-4000:]
     return json.loads(output.read_text())

@@ -25,10 +25,24 @@ def test_a_check_that_cannot_run_fails_under_ci(tmp_path: Path, ci: str, outcome
     (tmp_path / "test_check.py").write_text(CHECK)
     env = {**os.environ, "CI": ci, "PYTHONPATH": str(REPO)}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-         "--rootdir", str(tmp_path), str(tmp_path / "test_check.py")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_check.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert outcome in result.stdout, result.stdout
     if ci:
         assert "CI=true: this check must run here" in result.stdout

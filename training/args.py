@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
+from contract.bundle import RUN_ID_RULE, is_run_id
 from contract.encoder import (
     DEFAULT_HEAD_TOKENS,
     DEFAULT_MAX_LENGTH,
@@ -261,18 +262,14 @@ class JobArguments:
 QUICK_PROFILE: dict[str, object] = {
     # The pool the time budget draws from; the budget picks how many of them are trained on.
     "max_train_samples": 6000,
-    # make run = set-up of .venv (2.4-3.4 min on a fresh 2-vCPU clone) + this command + ~1 s to
-    # serve: 8.5 minutes keeps the whole under 12 (bench/results/make_run.json).
+    # make run = set-up of .venv + this command + serving: this keeps the whole under 12 minutes.
     "time_budget_minutes": 8.5,
     "max_eval_samples": 200,
     "max_test_samples": 1000,
-    # 60 long reviews x 4 strategies (chunks ~3 windows): ~40 s on 2 vCPUs, which the plan counts
-    # and takes from training; the full recipe reads 400.
+    # The long-text report's time is taken from training (the plan counts it); the recipe reads 400.
     "long_text_eval_samples": 60,
-    # With the mean-pooled head (training/pooling.py) reviews buy more than context: 1,000
-    # reviews at 256 tokens beat 800 at 320 for about the same training time, and 2,000 trained
-    # at 128 tokens (served at 256) beat 1,000 at 256 again (README, "make run per CPU kind");
-    # head+tail keeps the verdict that long reviews often end with.
+    # On a CPU budget reviews buy more than context: train on 128-token windows, serve 256
+    # (README, "make run per CPU kind"); head+tail keeps the verdict long reviews often end with.
     "max_length": 256,
     "head_tokens": 64,
     "train_max_length": 128,
@@ -388,10 +385,8 @@ def validate(model: ModelArguments, data: DataArguments, job: JobArguments) -> N
                 "--time_budget_minutes cannot size --compare_truncation or --resume runs "
                 "(their length is fixed elsewhere); drop one of them"
             )
-    if job.run_id is not None and (
-        not job.run_id or "/" in job.run_id or job.run_id in (".", "..")
-    ):
-        raise ArgumentError(f"--run_id {job.run_id!r} must be a plain name (no '/')")
+    if job.run_id is not None and not is_run_id(job.run_id):
+        raise ArgumentError(f"--run_id {job.run_id!r} must be {RUN_ID_RULE}")
 
 
 def parse(

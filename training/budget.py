@@ -4,8 +4,9 @@ budget, the same measurement estimates how long the run will take, before it sta
 
 Sized before the Trainer is built, so its learning-rate schedule (warm-up, linear decay) is made
 for the steps that will really run and ends where it should; stopping a run early at a deadline
-would cut the schedule half way. Speed is measured, not assumed: the same MiniLM trains 2.9
-reviews/s on one 2-vCPU kind and twice that on another, and a busy neighbour halves either.
+would cut the schedule half way. Speed is measured, not assumed: the CPU kind and a busy
+neighbour each change it severalfold. The figures behind the constants below are in README
+("Where the code's numbers come from").
 """
 
 from __future__ import annotations
@@ -28,23 +29,19 @@ from training.finetune import Collator
 log = logging.getLogger(__name__)
 
 # Export, fusions, int8, baseline, plots, calibration, checkpoint and publish: what the plan
-# does not price in tokens. At 73 s the plan said 2.5 min after training where 2.0 ran (quiet
-# 2-vCPU AVX2 machine, 8.5-min quick profile); 45 leaves a slower machine some room, and SAFETY
-# covers the rest.
+# does not price in tokens; set below what a quiet machine measured, as SAFETY covers the rest.
 FIXED_SECONDS = 45.0
-# The int8 ONNX model evaluates the test split in this share of torch's forward time (served
-# int8 ran 1.9x the torch pipeline on AVX2 CPUs, 3.1x on AVX-512 VNNI; the slower kind counts).
+# The int8 ONNX model evaluates the test split in this share of torch's forward time; the CPU
+# kind where int8 gains least sets it.
 ONNX_FORWARD_SHARE = 0.6
 # What the plan leaves unspent, for what it cannot see coming (a neighbour's build starting).
 SAFETY = 0.07
-# Fewer reviews than this do not train: 320 (20 steps at lr 1e-4) left MiniLM's [CLS] head at
-# chance (50.7 % on 1,000 test reviews). A budget too small for this many warns and trains this
-# many anyway.
+# Fewer reviews than this do not train in one epoch (fewer left the head at chance). A budget
+# too small for this many warns and trains this many anyway.
 MIN_TRAIN_SAMPLES = 800
-# Where the timed calibration batches sit in the length distribution. Three steps of 16
-# reviews: ~6 s on a free 2-vCPU machine at 128 tokens, ~13 s at 256; two read 12.1 reviews/s
-# at 128 tokens where the Trainer then ran 10.1 (the plan overran by a minute).
-CALIBRATION_QUANTILES = (0.3, 0.6, 0.9)
+# Where the timed probe batches sit in the length distribution: three steps, since two
+# overstated the speed the Trainer then ran at.
+PROBE_QUANTILES = (0.3, 0.6, 0.9)
 # The Trainer clips gradients to this norm every step (TrainingArguments.max_grad_norm); the
 # timed steps do too, so that they cost what a training step costs.
 MAX_GRAD_NORM = 1.0
@@ -61,7 +58,7 @@ LONG_ON_CPU_MINUTES = 30.0
 class Speed:
     train_seconds_per_token: float
     forward_seconds_per_token: float
-    calibration_seconds: float
+    probe_seconds: float
 
     def reviews_per_second(self, mean_tokens: float) -> float:
         return 1 / (self.train_seconds_per_token * mean_tokens)
@@ -123,17 +120,16 @@ def _duration(minutes: float) -> str:
     return f"{minutes:.1f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
 
 
-def _calibration_batches(train: Dataset, batch_size: int) -> list[list[int]]:
+def _probe_batches(train: Dataset, batch_size: int) -> list[list[int]]:
     """A warm-up batch of the longest reviews, then batches of length neighbours from the middle
     and the long end of the distribution, as length-grouped training batches are: the speed
     measured is the speed training will see. The warm-up is the longest because the first step
     at each new, larger shape pays for its buffers: warmed up on the shortest batch, the timed
-    steps read 2.1-2.9 reviews/s on an AVX2 machine where the Trainer then ran 4.2 (256 tokens),
-    and the plan trained half the reviews the budget had room for."""
+    steps understated the Trainer's speed and the plan trained too few reviews."""
     order = np.argsort(np.asarray(train["length"]), kind="stable")
     batch_size = min(batch_size, len(order))
     last = len(order) - batch_size
-    starts = [last, *(int(q * last) for q in CALIBRATION_QUANTILES)]
+    starts = [last, *(int(q * last) for q in PROBE_QUANTILES)]
     return [order[s : s + batch_size].tolist() for s in starts]
 
 
@@ -165,7 +161,7 @@ def measure_speed(
     device = torch.device(device)
     probe = copy.deepcopy(model).to(device).train()
     optimizer = torch.optim.AdamW(probe.parameters(), lr=lr)
-    batches = (_estimate_batches if quick else _calibration_batches)(train, batch_size)
+    batches = (_estimate_batches if quick else _probe_batches)(train, batch_size)
     autocast = (
         torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     )
@@ -201,7 +197,7 @@ def measure_speed(
     return Speed(
         train_seconds_per_token=seconds / tokens,
         forward_seconds_per_token=forward / batch["input_ids"].numel(),
-        calibration_seconds=time.perf_counter() - start,
+        probe_seconds=time.perf_counter() - start,
     )
 
 
@@ -273,5 +269,5 @@ def estimate_run(
         after_minutes=after / 60,
         reviews_per_second=speed.reviews_per_second(mean_tokens) * processes,
         device=device,
-        probe_seconds=speed.calibration_seconds,
+        probe_seconds=speed.probe_seconds,
     )

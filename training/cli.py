@@ -1,11 +1,6 @@
 """python -m training [flags | config.json]   fine-tune -> evaluate -> export -> publish
 python -m training verify <bundle dir | s3 uri>   check a bundle's manifest and every sha256
 python -m training launch --image_uri ... [--wait] [flags]   the same job on SageMaker (GPU)
-
-Exit codes: 0 published; 1 verify found a bad bundle, or a launched job failed; 2 bad input (the
-message names the fix: flags, data, model, storage, credentials); 3 quality gate not met (run
-kept, latest.json unchanged); 4 parity gate failed with nothing to ship; 5 internal failure (the
-written bundle predicts differently from the exported model: a bug, nothing published).
 """
 
 from __future__ import annotations
@@ -15,14 +10,24 @@ import sys
 import time
 
 from contract.bundle import BundleError
+from contract.exit_codes import ErrorCodes, ExitCode, exit_code, help_text
 from contract.storage import StorageError
 from training.args import ArgumentError, parse
 
 log = logging.getLogger("training")
 
-BAD_INPUT = 2
-PARITY_FAILED = 4
-INTERNAL_FAILURE = 5
+HELP = (
+    (__doc__ or "")
+    + "\n"
+    + help_text(
+        ExitCode.OK,
+        ExitCode.FAILED,
+        ExitCode.BAD_INPUT,
+        ExitCode.QUALITY_GATE,
+        ExitCode.PARITY_FAILED,
+        ExitCode.INTERNAL_FAILURE,
+    )
+)
 
 
 def setup_logging() -> None:
@@ -36,29 +41,24 @@ def setup_logging() -> None:
 
 def train_command(argv: list[str], started: float) -> int:
     try:
-        model, data, job = parse(argv, description=__doc__)
+        model, data, job = parse(argv, description=HELP)
     except ArgumentError as exc:
         log.error("%s", exc)
-        return BAD_INPUT
+        return ExitCode.BAD_INPUT
     try:  # torch and transformers load here: after --help and a bad flag have answered
-        from training import job as pipeline
+        from training import pipeline
         from training.data import DataError
         from training.finetune import ModelLoadError
         from training.parity import ParityError
     except ModuleNotFoundError as exc:
         log.error("training needs the training extra (pip install -e '.[training]'): %s", exc)
-        return BAD_INPUT
-    try:
-        return pipeline.run(model, data, job, started=started)
-    except (ArgumentError, DataError, ModelLoadError, StorageError, BundleError) as exc:
-        log.error("%s", exc)
-        return BAD_INPUT
-    except ParityError as exc:
-        log.error("%s", exc)
-        return PARITY_FAILED
-    except pipeline.ReloadMismatchError as exc:
-        log.error("%s", exc)
-        return INTERNAL_FAILURE
+        return ExitCode.BAD_INPUT
+    # The pipeline's own errors (quality gate, reload mismatch) carry their codes.
+    errors: ErrorCodes = {
+        (ArgumentError, DataError, ModelLoadError, StorageError, BundleError): ExitCode.BAD_INPUT,
+        ParityError: ExitCode.PARITY_FAILED,
+    }
+    return exit_code(lambda: pipeline.run(model, data, job, started=started), errors, log)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return verify_command(argv[1:])
     if argv[:1] == ["launch"]:
-        from training.launch import launch_command
+        from training.sagemaker.launch import launch_command
 
         return launch_command(argv[1:])
     return train_command(argv, started)

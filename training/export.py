@@ -2,12 +2,10 @@
 fusions -> int8 dynamic quantization. Whether a graph may ship is training/parity.py's call
 (training/ship.py).
 
-Measured on 2 AVX-512 VNNI vCPUs with the int8 MiniLM-L6: the plain SDPA export ran one median
-review (~230 tokens) in ~22 ms and batches of 32 at ~39 reviews/s; the graph exported with eager
-attention and fused offline (Attention, SkipLayerNormalization, BiasGelu, EmbedLayerNormalization,
-which quantize to QAttention and QEmbedLayerNormalization) runs them in ~17 ms and at ~52/s
-(bench/results/serving.json), and its session is created in ~45 ms instead of ~95 ms, which a
-cold start pays."""
+The graph is exported with eager attention and fused offline (Attention, SkipLayerNormalization,
+BiasGelu, EmbedLayerNormalization, which quantize to QAttention and QEmbedLayerNormalization): the
+plain SDPA export has no pattern ONNX Runtime fuses, and runs and loads slower (README, "Where the
+code's numbers come from")."""
 
 from __future__ import annotations
 
@@ -22,8 +20,22 @@ log = logging.getLogger(__name__)
 
 
 # Hugging Face model types whose exported encoder ONNX Runtime's "bert" optimizer can fuse.
-BERT_LIKE = frozenset({"bert", "distilbert", "roberta", "xlm-roberta", "camembert", "electra",
-                       "albert", "mpnet", "deberta", "deberta-v2", "ernie", "big_bird"})  # fmt: skip
+BERT_LIKE = frozenset(
+    {
+        "bert",
+        "distilbert",
+        "roberta",
+        "xlm-roberta",
+        "camembert",
+        "electra",
+        "albert",
+        "mpnet",
+        "deberta",
+        "deberta-v2",
+        "ernie",
+        "big_bird",
+    }
+)
 
 
 def export_onnx(model: PreTrainedModel, path: Path, inputs: list[str]) -> Path:
@@ -84,19 +96,27 @@ def fuse_for_cpu(fp32: Path, fused: Path, config: PretrainedConfig) -> dict[str,
     hardware-specific rewrites, so the result runs on any CPU). Returns the fused operators,
     or {} when this architecture is not one it fuses (the plain graph is then quantized)."""
     if config.model_type not in BERT_LIKE:
-        log.info("no offline fusions for model type %r; quantizing the plain graph",
-                 config.model_type)  # fmt: skip
+        log.info(
+            "no offline fusions for model type %r; quantizing the plain graph", config.model_type
+        )
         return {}
     from onnxruntime.transformers.optimizer import optimize_model
 
     try:
         # 0 heads / hidden size: the optimizer reads them off the graph.
-        optimized = optimize_model(str(fp32), model_type="bert", opt_level=0,
-                                   num_heads=getattr(config, "num_attention_heads", 0),
-                                   hidden_size=getattr(config, "hidden_size", 0))  # fmt: skip
+        optimized = optimize_model(
+            str(fp32),
+            model_type="bert",
+            opt_level=0,
+            num_heads=getattr(config, "num_attention_heads", 0),
+            hidden_size=getattr(config, "hidden_size", 0),
+        )
     except Exception as exc:  # a graph the fusions trip on still exports, unfused
-        log.warning("ONNX Runtime's fusions failed (%s: %s); quantizing the plain graph",
-                    type(exc).__name__, exc)  # fmt: skip
+        log.warning(
+            "ONNX Runtime's fusions failed (%s: %s); quantizing the plain graph",
+            type(exc).__name__,
+            exc,
+        )
         return {}
     counts = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
     if not counts.get("Attention"):

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from datasets import Dataset
-from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -27,6 +25,7 @@ from transformers import (
 from contract.encoder import TextEncoder
 from contract.predictor import softmax
 from training.args import JobArguments
+from training.metrics import classification_metrics
 from training.pooling import (
     MeanPoolingBertForSequenceClassification,
     Pooling,
@@ -110,48 +109,17 @@ def encode_dataset(encoder: TextEncoder, texts: list[str], labels: list[int]) ->
 
 
 class Collator:
-    """Pads with the shared encoder; `pad_to` fixes the width (the naive recipe, for benches)."""
+    """Pads each batch to its longest member with the shared encoder (dynamic padding)."""
 
-    def __init__(self, encoder: TextEncoder, model: PreTrainedModel, pad_to: int | None = None):
+    def __init__(self, encoder: TextEncoder, model: PreTrainedModel):
         self.encoder = encoder
-        self.pad_to = pad_to
         self.keys = model_inputs(model)
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        seqs = [f["input_ids"] for f in features]
-        if self.pad_to:
-            seqs = [s + [self.encoder.pad_id] * (self.pad_to - len(s)) for s in seqs]
-        arrays = self.encoder.pad(seqs)
-        if self.pad_to:  # padded ids are not content: mask them out as dynamic padding would
-            for row, f in enumerate(features):
-                arrays["attention_mask"][row, len(f["input_ids"]) :] = 0
+        arrays = self.encoder.pad([f["input_ids"] for f in features])
         batch = {k: torch.from_numpy(arrays[k]) for k in self.keys}
         batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
         return batch
-
-
-def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
-    """accuracy, F1, precision, recall (binary, positive = index 1) and ROC-AUC."""
-    preds = probs.argmax(axis=-1)
-    average = "binary" if probs.shape[1] == 2 else "macro"
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        labels, preds, average=average, zero_division=0
-    )
-    out = {
-        "accuracy": float(accuracy_score(labels, preds)),
-        "f1": float(f1),
-        "precision": float(precision),
-        "recall": float(recall),
-    }
-    try:
-        out["roc_auc"] = float(
-            roc_auc_score(labels, probs[:, 1])
-            if probs.shape[1] == 2
-            else roc_auc_score(labels, probs, multi_class="ovr")
-        )
-    except ValueError:  # one class only in this sample
-        out["roc_auc"] = float("nan")
-    return out
 
 
 def compute_metrics(pred: Any) -> dict[str, float]:
@@ -219,8 +187,6 @@ def build_trainer(
     encoder: TextEncoder,
     train: Dataset,
     validation: Dataset | None,
-    metrics: Callable[[Any], dict[str, float]] = compute_metrics,
-    pad_to: int | None = None,
     processing_class: Any = None,
 ) -> Trainer:
     """`processing_class` (the HF tokenizer) is only saved beside checkpoints: encoding is the
@@ -231,8 +197,8 @@ def build_trainer(
         processing_class=processing_class,
         train_dataset=train,
         eval_dataset=validation,
-        data_collator=Collator(encoder, model, pad_to=pad_to),
-        compute_metrics=metrics,
+        data_collator=Collator(encoder, model),
+        compute_metrics=compute_metrics,
     )
 
 

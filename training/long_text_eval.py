@@ -30,15 +30,20 @@ import numpy as np
 
 from contract.encoder import TextEncoder
 from contract.predictor import OnnxClassifier, combine_windows
-from training.parity import binomial_tail
+from training.stats import discordant, mcnemar_p
 
 log = logging.getLogger(__name__)
 
 # (name, lowest, highest) in whole-text tokens: the issue's buckets around BERT's 512 window.
 BUCKETS = (("<=512", 0, 512), ("513-1024", 513, 1024), (">1024", 1025, None))
 # Candidates as (strategy, combine); the combine rule matters only for chunks.
-CANDIDATES = (("head+tail", "mean"), ("head", "mean"), ("tail", "mean"),
-              ("chunks", "mean"), ("chunks", "max"))  # fmt: skip
+CANDIDATES = (
+    ("head+tail", "mean"),
+    ("head", "mean"),
+    ("tail", "mean"),
+    ("chunks", "mean"),
+    ("chunks", "max"),
+)
 PICK_ALPHA = 0.05
 # Reviews within the window timed for the latency of the short end (their accuracy is free).
 SHORT_TIMED = 50
@@ -69,8 +74,9 @@ def sample(lengths: np.ndarray, budget: int, max_long: int | None, seed: int = 0
 
 def planned_tokens(encoder: TextEncoder, texts: Sequence[str], max_long: int | None) -> int:
     """Model tokens `evaluate_long_text` will run on these texts, for the time budget's plan."""
-    lengths = np.array([len(e.ids) for e in encoder.tokenizer.encode_batch(list(texts),
-                                                                           add_special_tokens=False)])  # fmt: skip
+    lengths = np.array(
+        [len(e.ids) for e in encoder.tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+    )
     total, length = 0, encoder.config.max_length
     for n in lengths[sample(lengths, encoder.budget, max_long)]:
         if n <= encoder.budget:
@@ -135,10 +141,12 @@ def evaluate_long_text(
         for bucket, _, _ in BUCKETS:
             members = measured & (buckets == bucket)
             if members.any():
-                by_bucket[bucket] = _summary(correct[members], latency[name][members],
-                                             windows_used[name][members])  # fmt: skip
-        strategies[name] = _summary(correct[measured], latency[name][measured],
-                                    windows_used[name][measured]) | {"by_bucket": by_bucket}  # fmt: skip
+                by_bucket[bucket] = _summary(
+                    correct[members], latency[name][members], windows_used[name][members]
+                )
+        strategies[name] = _summary(
+            correct[measured], latency[name][measured], windows_used[name][measured]
+        ) | {"by_bucket": by_bucket}
     trained = classifier.encoder.config.truncation
     result: dict[str, Any] = {
         "window_tokens": encoder.budget,
@@ -153,11 +161,17 @@ def evaluate_long_text(
         "strategies": strategies,
         "decision": pick({k: v[measured] for k, v in preds.items()}, labels[measured], trained),
     }
-    log.info("long-text strategies: %d test reviews, %d longer than the %d-token window (%d "
-             "run) in %.0f s: %s; serving default %s", len(texts), result["longer_than_window"],
-             encoder.budget, result["long_measured"], seconds,
-             ", ".join(f"{n} {s['accuracy']:.4f}" for n, s in strategies.items()),
-             result["decision"]["name"])  # fmt: skip
+    log.info(
+        "long-text strategies: %d test reviews, %d longer than the %d-token window (%d "
+        "run) in %.0f s: %s; serving default %s",
+        len(texts),
+        result["longer_than_window"],
+        encoder.budget,
+        result["long_measured"],
+        seconds,
+        ", ".join(f"{n} {s['accuracy']:.4f}" for n, s in strategies.items()),
+        result["decision"]["name"],
+    )
     return result
 
 
@@ -180,9 +194,8 @@ def pick(preds: dict[str, np.ndarray], labels: np.ndarray, trained: str) -> dict
     chunk_rule = "max" if accuracy["chunks/max"] > accuracy["chunks/mean"] else "mean"
     best = max(accuracy, key=lambda name: (accuracy[name], name == trained))
     base, challenger = preds[trained] == labels, preds[best] == labels
-    b = int((challenger & ~base).sum())  # the challenger right, as trained wrong
-    c = int((base & ~challenger).sum())
-    p_value = binomial_tail(b, b + c, 0.5)
+    b, c = discordant(challenger, base)  # b: the challenger right, as trained wrong
+    p_value = mcnemar_p(b, c)
     adopted = best != trained and p_value < PICK_ALPHA
     name = best if adopted else trained
     strategy = "chunks" if name.startswith("chunks") else name
@@ -195,10 +208,16 @@ def pick(preds: dict[str, np.ndarray], labels: np.ndarray, trained: str) -> dict
         f"{accuracy[best]:.4f} vs {accuracy[trained]:.4f}, McNemar exact one-sided p = "
         f"{p_value:.3g} >= {PICK_ALPHA}"
     )
-    return {"name": name, "strategy": strategy, "combine": combine, "reason": reason,
-            "mcnemar_p": p_value, "alpha": PICK_ALPHA,
-            "chunk_rule": f"chunks combine by {chunk_rule} (accuracy mean "
-                          f"{accuracy['chunks/mean']:.4f}, max {accuracy['chunks/max']:.4f})"}  # fmt: skip
+    return {
+        "name": name,
+        "strategy": strategy,
+        "combine": combine,
+        "reason": reason,
+        "mcnemar_p": p_value,
+        "alpha": PICK_ALPHA,
+        "chunk_rule": f"chunks combine by {chunk_rule} (accuracy mean "
+        f"{accuracy['chunks/mean']:.4f}, max {accuracy['chunks/max']:.4f})",
+    }
 
 
 def serving_reading(result: dict[str, Any]) -> dict[str, str]:
@@ -231,9 +250,16 @@ def long_text_section(metrics: dict[str, Any]) -> str:
             r = s["by_bucket"].get(b)
             ms = f"{r['latency_ms_mean']:.1f}" if r and r["latency_ms_mean"] is not None else "-"
             cells.append(f"{r['accuracy']:.4f} / {ms}" if r else "-")
-        lines.append(f"| {name} | {s['accuracy']:.4f} | {s['windows_mean']:.2f} | "
-                     + " | ".join(cells) + " |")  # fmt: skip
+        lines.append(
+            f"| {name} | {s['accuracy']:.4f} | {s['windows_mean']:.2f} | "
+            + " | ".join(cells)
+            + " |"
+        )
     d = lt["decision"]
-    lines += ["", f"Serving reads with **{d['name']}** unless a request asks otherwise: "
-              f"{d['reason']}. {d['chunk_rule']}.", ""]  # fmt: skip
+    lines += [
+        "",
+        f"Serving reads with **{d['name']}** unless a request asks otherwise: "
+        f"{d['reason']}. {d['chunk_rule']}.",
+        "",
+    ]
     return "\n".join(lines)

@@ -14,18 +14,19 @@ tests at the same significance level:
    flips ~ Binomial(test size, max_agreement_loss) if the export is healthy; p = P(X >= flips).
    The export fails when p < alpha.
 
-Why not a fixed point count: with 1,000 test reviews a healthy int8 one-epoch model flips 8-16
-reviews that sit near 0.5, and which ones differs by CPU kind. A fixed 0.5-point gate failed such
-a run on chance (7 against 1 of 8 flips, p = 0.035); a broken export flips hundreds (p < 1e-30).
+Why not a fixed point count: a healthy int8 model flips a handful of reviews that sit near 0.5,
+which ones depending on the CPU kind, and a fixed gate fails such a run on chance; a broken
+export flips hundreds (README, "The parity gate").
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+
+from training.stats import binomial_tail, discordant, mcnemar_p
 
 RULE = (
     "fail if (McNemar exact one-sided p < alpha and accuracy drop > max_accuracy_drop) "
@@ -35,29 +36,6 @@ RULE = (
 
 class ParityError(RuntimeError):
     """Every exported model disagrees with torch beyond the gate: nothing is published."""
-
-
-def binomial_tail(k: int, n: int, p: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p), exact (sums in log space: n may be tens of thousands)."""
-    if k <= 0:
-        return 1.0
-    if k > n:
-        return 0.0
-    if p <= 0:
-        return 0.0
-    if p >= 1:
-        return 1.0
-    log_p, log_q = math.log(p), math.log1p(-p)
-    terms = [
-        math.lgamma(n + 1)
-        - math.lgamma(i + 1)
-        - math.lgamma(n - i + 1)
-        + i * log_p
-        + (n - i) * log_q
-        for i in range(k, n + 1)
-    ]
-    top = max(terms)
-    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
 
 
 @dataclass(frozen=True)
@@ -118,18 +96,17 @@ def parity(
 ) -> Parity:
     t, o = torch_probs.argmax(-1), onnx_probs.argmax(-1)
     n = len(labels)
-    b = int(((t == labels) & (o != labels)).sum())
-    c = int(((t != labels) & (o == labels)).sum())
+    b, c = discordant(t == labels, o == labels)
     flips = int((t != o).sum())  # with more than two labels a flip can be wrong both times
-    mcnemar_p = binomial_tail(b, b + c, 0.5)
+    mcnemar = mcnemar_p(b, c)
     flip_p = binomial_tail(flips, n, gate.max_agreement_loss)
     drop = (b - c) / n if n else 0.0
     reasons = []
     # Shares of a finite test set: compare with a tolerance, or 5 of 1,000 is not 0.5 %.
-    if mcnemar_p < gate.alpha and drop > gate.max_accuracy_drop + 1e-9:
+    if mcnemar < gate.alpha and drop > gate.max_accuracy_drop + 1e-9:
         reasons.append(
             f"accuracy drop {drop * 100:.2f} points is significant (McNemar p = "
-            f"{mcnemar_p:.3g} < {gate.alpha:g}) and above {gate.max_accuracy_drop * 100:.2f}"
+            f"{mcnemar:.3g} < {gate.alpha:g}) and above {gate.max_accuracy_drop * 100:.2f}"
         )
     if flip_p < gate.alpha:
         reasons.append(
@@ -145,7 +122,7 @@ def parity(
         max_abs_prob_diff=float(np.abs(torch_probs - onnx_probs).max()) if n else 0.0,
         torch_only_correct=b,
         onnx_only_correct=c,
-        mcnemar_p=mcnemar_p,
+        mcnemar_p=mcnemar,
         flip_p=flip_p,
         passed=not reasons,
         reasons=reasons,

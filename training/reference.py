@@ -39,8 +39,10 @@ def reference_profile(
         readings, probs = classified.readings, classified.probs
         window_logits = classified.window_logits
     values = observe(probs, readings, unknown_id(encoder.tokenizer), window_logits)
-    source = (f"held-out test split ({len(texts)} texts) through the served model, "
-              f"{strategy} reading, temperature {classifier.temperature:.3f}")  # fmt: skip
+    source = (
+        f"held-out test split ({len(texts)} texts) through the served model, "
+        f"{strategy} reading, temperature {classifier.temperature:.3f}"
+    )
     profile = Profile.build(values, classifier.labels, source)
     log.info("reference profile: %s", source)
     return profile

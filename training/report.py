@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from training.calibration import RELIABILITY_PLOT, calibration_section
-from training.finetune import classification_metrics
 from training.long_text_eval import long_text_section
+from training.metrics import classification_metrics
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from contract.encoder import TextEncoder
 from contract.predictor import OnnxClassifier
 from training.args import JobArguments
 from training.export import export_onnx, fuse_for_cpu, quantize_int8
-from training.finetune import classification_metrics, model_inputs
+from training.finetune import model_inputs
+from training.metrics import classification_metrics
 from training.parity import RULE, Parity, ParityError, ParityGate, parity
 
 log = logging.getLogger(__name__)
@@ -53,11 +54,15 @@ def export_and_gate(
 
     gate = ParityGate(job.parity_alpha, job.max_accuracy_drop, job.max_agreement_loss)
     metrics: dict[str, Any] = {}
-    gates: dict[str, Any] = {"rule": RULE, "alpha": gate.alpha,
-                             "max_accuracy_drop": gate.max_accuracy_drop,
-                             "max_agreement_loss": gate.max_agreement_loss}  # fmt: skip
-    stages = tqdm(total=3, desc="export: onnx fp32 -> fuse, int8 -> evaluate",
-                  disable=not job.progress)  # fmt: skip
+    gates: dict[str, Any] = {
+        "rule": RULE,
+        "alpha": gate.alpha,
+        "max_accuracy_drop": gate.max_accuracy_drop,
+        "max_agreement_loss": gate.max_agreement_loss,
+    }
+    stages = tqdm(
+        total=3, desc="export: onnx fp32 -> fuse, int8 -> evaluate", disable=not job.progress
+    )
     with stages, tempfile.TemporaryDirectory() as tmp:
         plain = export_onnx(model, Path(tmp) / "model.plain.onnx", model_inputs(model))
         stages.update()
@@ -86,8 +91,9 @@ def export_and_gate(
             if job.keep_fp32_onnx:
                 shutil.copy2(fp32, bundle / FP32_MODEL_FILE)
             gates["shipped"] = "int8"
-            return Shipped(MODEL_FILE, "int8", "int8 passed the parity gate", classifier,
-                           probs, metrics)  # fmt: skip
+            return Shipped(
+                MODEL_FILE, "int8", "int8 passed the parity gate", classifier, probs, metrics
+            )
         if not job.fp32_fallback:
             raise ParityError(
                 f"the int8 ONNX model fails the parity gate ({int8_result.summary()}). Nothing "
@@ -107,6 +113,8 @@ def export_and_gate(
     gates["shipped"] = "fp32"
     log.warning(
         "shipping the fp32 ONNX model (%s): %s. It predicts as torch does and serves ~1.5x "
-        "slower than int8.", FP32_MODEL_FILE, reason,
-    )  # fmt: skip
+        "slower than int8.",
+        FP32_MODEL_FILE,
+        reason,
+    )
     return Shipped(FP32_MODEL_FILE, "fp32", reason, classifier, probs, metrics)

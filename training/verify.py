@@ -10,27 +10,28 @@ import logging
 import tempfile
 
 from contract.bundle import BundleError, verify_bundle
+from contract.exit_codes import ErrorCodes, ExitCode, exit_code, help_text
 from contract.storage import StorageError, fetch_bundle
 
 log = logging.getLogger("training")
+USAGE = "usage: python -m training verify <bundle dir | s3://bucket/prefix/run-id>"
 
 
 def verify_command(argv: list[str]) -> int:
-    """0 when the bundle verifies, 1 when it does not, 2 on a bad command line."""
     if len(argv) != 1 or argv[0].startswith("-"):
-        log.error("usage: python -m training verify <bundle dir | s3://bucket/prefix/run-id>")
-        return 2
+        codes = help_text(ExitCode.OK, ExitCode.FAILED, ExitCode.BAD_INPUT)
+        log.error("%s\n%s", USAGE, codes)
+        return ExitCode.BAD_INPUT
+    errors: ErrorCodes = {(BundleError, StorageError): ExitCode.FAILED}
+    return exit_code(lambda: verify(argv[0]), errors, log, prefix="verify failed: ")
+
+
+def verify(location: str) -> None:
     with tempfile.TemporaryDirectory() as cache:
-        try:
-            path = fetch_bundle(argv[0], cache)
-            manifest = verify_bundle(path)
-        except (BundleError, StorageError) as exc:
-            log.error("verify failed: %s", exc)
-            return 1
+        manifest = verify_bundle(fetch_bundle(location, cache))
     log.info(
         "bundle OK: run %s, %d files verified, labels %s",
         manifest.run_id,
         len(manifest.files),
         manifest.labels,
     )
-    return 0

@@ -103,8 +103,9 @@ def read_csv_header(raw: Iterator[bytes]) -> tuple[list[str], int]:
     return header, lines.offset
 
 
-def records(fmt: str, raw: Iterator[bytes], *, header: list[str] | None = None,
-            first_row: int = 0) -> Iterator[Record]:  # fmt: skip
+def records(
+    fmt: str, raw: Iterator[bytes], *, header: list[str] | None = None, first_row: int = 0
+) -> Iterator[Record]:
     """Every row of `raw` (a whole file after its CSV header, or one chunk's byte range)."""
     if fmt == "csv":
         if header is None:

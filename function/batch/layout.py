@@ -19,8 +19,8 @@ INPUT_PREFIX = "batch/in/"
 OUTPUT_PREFIX = "batch/out/"
 # Extension -> format. Parquet needs pyarrow, which the serving image does not ship.
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-# Rows one worker invocation scores. At the ~40-50 reviews/s one 2-vCPU function manages on IMDB
-# reviews, 2,000 rows take about a minute: far inside Lambda's 15, and a retry redoes little.
+# Rows one worker invocation scores: about a minute of work, far inside Lambda's 15, so a retry
+# redoes little.
 ROWS_PER_CHUNK = 2000
 # The Map state's output lists one small result per chunk and must stay under Step Functions'
 # 256 KiB payload limit; past this many chunks, neighbours are merged (bigger chunks instead).

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 from urllib.parse import unquote_plus
 
+from contract.s3_errors import KEY_NOT_FOUND, error_code
 from function.batch.errors import BatchError
 from function.batch.formats import file_format, read_csv_header, records, split_lines
 from function.batch.layout import INPUT_PREFIX, MAX_CHUNKS, ROWS_PER_CHUNK, chunks_key, job_id
@@ -46,7 +47,7 @@ def _head(client: Any, bucket: str, key: str) -> tuple[str, dict[str, Any]]:
         try:
             return candidate, client.head_object(Bucket=bucket, Key=candidate)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            if error_code(exc) not in KEY_NOT_FOUND:
                 raise
     raise BatchError(f"s3://{bucket}/{key} does not exist: upload it, then start the job again")
 
@@ -79,10 +80,22 @@ def plan_job(client: Any, event: dict[str, Any], rows_per_chunk: int = ROWS_PER_
     job = job_id(key, etag)
     token = uuid.uuid4().hex  # which run wrote a chunk's stats: a re-run never counts old ones
     items = [
-        {"bucket": bucket, "key": key, "etag": etag, "format": fmt, "header": header,
-         "job": job, "token": token, "index": i, "start": s, "end": e, "first_row": f, "rows": n}
+        {
+            "bucket": bucket,
+            "key": key,
+            "etag": etag,
+            "format": fmt,
+            "header": header,
+            "job": job,
+            "token": token,
+            "index": i,
+            "start": s,
+            "end": e,
+            "first_row": f,
+            "rows": n,
+        }
         for i, (s, e, f, n) in enumerate(cut(row_ends, data_start, rows_per_chunk))
-    ]  # fmt: skip
+    ]
     client.put_object(
         Bucket=bucket,
         Key=chunks_key(job),

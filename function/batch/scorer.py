@@ -85,9 +85,13 @@ def score_chunk(client: Any, chunk: dict[str, Any], predictor: Predictor, max_ch
             IfMatch=chunk["etag"],  # the version the plan cut, not a file replaced since
         )["Body"].read()
     rows = list(
-        records(chunk["format"], split_lines([data]), header=chunk.get("header"),
-                first_row=chunk["first_row"])
-    )  # fmt: skip
+        records(
+            chunk["format"],
+            split_lines([data]),
+            header=chunk.get("header"),
+            first_row=chunk["first_row"],
+        )
+    )
     if len(rows) != chunk["rows"]:
         raise BatchError(
             f"chunk {index} of {job} holds {len(rows)} rows where the plan counted "
@@ -114,9 +118,11 @@ def score_chunk(client: Any, chunk: dict[str, Any], predictor: Predictor, max_ch
         if e is not None or isinstance(results.get(r.row), str)
     ]
     client.put_object(
-        Bucket=bucket, Key=part_key(job, index), Body=b"".join(lines),
+        Bucket=bucket,
+        Key=part_key(job, index),
+        Body=b"".join(lines),
         ContentType="application/x-ndjson",
-    )  # fmt: skip
+    )
     stats = {
         "index": index,
         "token": chunk["token"],
@@ -129,9 +135,11 @@ def score_chunk(client: Any, chunk: dict[str, Any], predictor: Predictor, max_ch
         "part": part_key(job, index),
     }
     client.put_object(
-        Bucket=bucket, Key=stats_key(job, index), Body=json.dumps(stats).encode(),
+        Bucket=bucket,
+        Key=stats_key(job, index),
+        Body=json.dumps(stats).encode(),
         ContentType="application/json",
-    )  # fmt: skip
+    )
     log.info(
         "chunk scored",
         extra={k: stats[k] for k in ("index", "rows", "scored", "failed", "seconds")}

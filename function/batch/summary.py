@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from contract.s3_errors import KEY_NOT_FOUND, error_code
 from function.batch.layout import job_prefix, part_key, stats_key, summary_key
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ def _read_json(client: Any, bucket: str, key: str) -> Any | None:
     try:
         return json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if error_code(exc) in KEY_NOT_FOUND:
             return None
         raise
 
@@ -85,9 +86,11 @@ def summarize_job(client: Any, plan: dict[str, Any]) -> dict[str, Any]:
         "rows_per_function_second": round(scored / busy, 2) if busy else None,
     }
     client.put_object(
-        Bucket=bucket, Key=summary_key(job), Body=json.dumps(summary, indent=1).encode(),
+        Bucket=bucket,
+        Key=summary_key(job),
+        Body=json.dumps(summary, indent=1).encode(),
         ContentType="application/json",
-    )  # fmt: skip
+    )
     log.info("job summarized", extra={k: summary[k] for k in ("job", "status", "rows", "scored")})
     return {
         "job": job,

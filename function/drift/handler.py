@@ -70,24 +70,39 @@ def check(settings: Settings, client: Any, now: datetime) -> dict[str, Any]:
     except (BundleError, StorageError, ProfileError) as exc:
         raise DriftCheckError(f"cannot read the served run's reference: {exc}") from exc
     run = manifest.run_id
-    result: dict[str, Any] = {"run": run, "window_minutes": settings.drift_window_minutes,
-                              "window_end": end.isoformat()}  # fmt: skip
+    result: dict[str, Any] = {
+        "run": run,
+        "window_minutes": settings.drift_window_minutes,
+        "window_end": end.isoformat(),
+    }
     if profile is None:
-        return {**result, "status": "no reference",
-                "reason": f"run {run}'s bundle has no reference profile (trained before them)"}  # fmt: skip
+        return {
+            **result,
+            "status": "no reference",
+            "reason": f"run {run}'s bundle has no reference profile (trained before them)",
+        }
     dims = dimensions(len(profile.labels))
     queries = [(metric_name(d.name, b), "Sum") for d in dims for b in range(d.size)]
-    sums = window_sums(client, settings.monitoring_namespace, {RUN_DIMENSION: run}, queries,
-                       end, settings.drift_window_minutes)  # fmt: skip
+    sums = window_sums(
+        client,
+        settings.monitoring_namespace,
+        {RUN_DIMENSION: run},
+        queries,
+        end,
+        settings.drift_window_minutes,
+    )
     live = {d.name: [sums[(metric_name(d.name, b), "Sum")] for b in range(d.size)] for d in dims}
     predictions = int(sum(live["predicted"]))
     result["predictions"] = predictions
     metrics = [_datum(PREDICTIONS_METRIC, predictions, "Count", end)]
     if predictions < settings.drift_min_predictions:
         _publish(client, settings.monitoring_namespace, metrics)
-        return {**result, "status": "not enough traffic",
-                "reason": f"{predictions} predictions in the window; the check needs "
-                f"{settings.drift_min_predictions} (DRIFT_MIN_PREDICTIONS)"}  # fmt: skip
+        return {
+            **result,
+            "status": "not enough traffic",
+            "reason": f"{predictions} predictions in the window; the check needs "
+            f"{settings.drift_min_predictions} (DRIFT_MIN_PREDICTIONS)",
+        }
     scores = profile.drift(live)
     for name, value in scores.items():
         if value is not None:
@@ -96,14 +111,24 @@ def check(settings: Settings, client: Any, now: datetime) -> dict[str, Any]:
     if top is not None:
         metrics.append(_datum(MAX_PSI_METRIC, top[1], "None", end))
     _publish(client, settings.monitoring_namespace, metrics)
-    return {**result, "status": "checked", "psi": scores,
-            "largest": {"dimension": top[0], "psi": top[1]} if top else None}  # fmt: skip
+    return {
+        **result,
+        "status": "checked",
+        "psi": scores,
+        "largest": {"dimension": top[0], "psi": top[1]} if top else None,
+    }
 
 
-def _datum(name: str, value: float, unit: str, end: datetime,
-           dims: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
-    return {"MetricName": name, "Value": float(value), "Unit": unit, "Timestamp": minute_floor(end),
-            "Dimensions": [{"Name": k, "Value": v} for k, v in (dims or {}).items()]}  # fmt: skip
+def _datum(
+    name: str, value: float, unit: str, end: datetime, dims: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {
+        "MetricName": name,
+        "Value": float(value),
+        "Unit": unit,
+        "Timestamp": minute_floor(end),
+        "Dimensions": [{"Name": k, "Value": v} for k, v in (dims or {}).items()],
+    }
 
 
 def _publish(client: Any, namespace: str, metrics: list[dict[str, Any]]) -> None:

@@ -51,8 +51,9 @@ class LiveAnswer:
     latency_ms: float
 
 
-def compare(live: LiveAnswer, probs: np.ndarray, tokens: list[int],
-            latency_ms: float) -> dict[str, float]:  # fmt: skip
+def compare(
+    live: LiveAnswer, probs: np.ndarray, tokens: list[int], latency_ms: float
+) -> dict[str, float]:
     """The metric values of one copied request answered by the candidate with `probs`."""
     predicted = probs.argmax(axis=1)
     flipped = predicted != np.asarray(live.predicted)
@@ -78,8 +79,11 @@ def report(sums: Mapping[str, float], requests: int) -> dict[str, Any]:
         n = sums.get(compared_metric(bucket), 0.0)
         if n:
             flips = sums.get(flips_metric(bucket), 0.0)
-            by_length[TOKENS.bucket_label(bucket)] = {"compared": int(n), "flips": int(flips),
-                                                      "flip_rate": flips / n}  # fmt: skip
+            by_length[TOKENS.bucket_label(bucket)] = {
+                "compared": int(n),
+                "flips": int(flips),
+                "flip_rate": flips / n,
+            }
     return {
         "requests": requests,
         "compared": int(compared),

@@ -49,16 +49,21 @@ def start_extension(forwarder: Forwarder) -> bool:
         return False
     base = f"http://{api}/{API}"
     try:
-        headers, _ = _call(f"{base}/register", "POST", {"Lambda-Extension-Name": EXTENSION_NAME},
-                           json.dumps({"events": ["INVOKE"]}).encode())  # fmt: skip
+        headers, _ = _call(
+            f"{base}/register",
+            "POST",
+            {"Lambda-Extension-Name": EXTENSION_NAME},
+            json.dumps({"events": ["INVOKE"]}).encode(),
+        )
         identifier = headers["Lambda-Extension-Identifier"]
     except Exception as exc:  # an API that refuses us must not stop the function's init
         log.warning(
             "shadow extension not registered", extra={"error": f"{type(exc).__name__}: {exc}"}
         )
         return False
-    threading.Thread(target=_loop, args=(base, identifier, forwarder), daemon=True,
-                     name="shadow-extension").start()  # fmt: skip
+    threading.Thread(
+        target=_loop, args=(base, identifier, forwarder), daemon=True, name="shadow-extension"
+    ).start()
     return True
 
 

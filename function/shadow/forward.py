@@ -109,8 +109,10 @@ class Forwarder:
             self.sent += 1
         except Exception as exc:  # boto3's errors, a bad endpoint: drop the copy, never the API
             self.failed += 1
-            log.warning("shadow copy not sent", extra={"shadow_function": self.function,
-                                                       "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
+            log.warning(
+                "shadow copy not sent",
+                extra={"shadow_function": self.function, "error": f"{type(exc).__name__}: {exc}"},
+            )
         finally:
             with self._idle:
                 self._outstanding -= 1
@@ -145,6 +147,12 @@ def start_forwarder(settings: Settings) -> Forwarder | None:
     mode = "extension" if start_extension(forwarder) else "worker thread"
     if mode != "extension":
         forwarder.start_worker()
-    log.info("shadowing", extra={"shadow_function": settings.shadow_function,
-                                 "shadow_sample": settings.shadow_sample, "sent_by": mode})  # fmt: skip
+    log.info(
+        "shadowing",
+        extra={
+            "shadow_function": settings.shadow_function,
+            "shadow_sample": settings.shadow_sample,
+            "sent_by": mode,
+        },
+    )
     return forwarder

@@ -54,10 +54,12 @@ class Copy:
         if not isinstance(live, dict):
             raise CopyError("live must hold run, predicted, confidence, latency_ms")
         try:
-            answer = LiveAnswer(run=str(live["run"]),
-                                predicted=[int(p) for p in live["predicted"]],
-                                confidence=[float(c) for c in live["confidence"]],
-                                latency_ms=float(live["latency_ms"]))  # fmt: skip
+            answer = LiveAnswer(
+                run=str(live["run"]),
+                predicted=[int(p) for p in live["predicted"]],
+                confidence=[float(c) for c in live["confidence"]],
+                latency_ms=float(live["latency_ms"]),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise CopyError(
                 f"live must hold run, predicted, confidence, latency_ms: {exc}"
@@ -78,12 +80,17 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
         return {"error": str(exc)}
     predictor = _state.predictor
     output = predictor.run(copy.texts, copy.strategy)
-    values = compare(copy.live, output.probs, [r.num_tokens for r in output.readings],
-                     output.tokenize_ms + output.inference_ms)  # fmt: skip
+    values = compare(
+        copy.live,
+        output.probs,
+        [r.num_tokens for r in output.readings],
+        output.tokenize_ms + output.inference_ms,
+    )
     fields: dict[str, Any] = {CANDIDATE_DIMENSION: predictor.version, **values}
     if settings.monitoring_namespace:
         units = {n: "Milliseconds" for n in values if n.endswith("_ms")}
-        fields = emf_fields(settings.monitoring_namespace,
-                            {CANDIDATE_DIMENSION: predictor.version}, values, units)  # fmt: skip
+        fields = emf_fields(
+            settings.monitoring_namespace, {CANDIDATE_DIMENSION: predictor.version}, values, units
+        )
     log.info("shadow comparison", extra={**fields, "live_run": copy.live.run})
     return {"candidate": predictor.version, "live": copy.live.run, **values}

@@ -21,13 +21,20 @@ from tests.conftest import REPO
 TIMEOUT_S = 600
 
 
-def run_bench(module: str, output: Path, *args: str, env: dict[str, str] | None = None
-              ) -> tuple[dict[str, Any], str]:  # fmt: skip
+def run_bench(
+    module: str, output: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[dict[str, Any], str]:
     """`python -m bench.<module> --smoke --output <output> ARGS` as `make bench-* ARGS=...` runs
     it; returns the result file and the command's log."""
     command = [sys.executable, "-m", f"bench.{module}", "--smoke", "--output", str(output), *args]
-    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_S,
-                         env={**os.environ, **(env or {})})  # fmt: skip
+    run = subprocess.run(
+        command,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        env={**os.environ, **(env or {})},
+    )
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-4000:]
     return json.loads(output.read_text()), log

@@ -13,8 +13,16 @@ def test_lambda_smoke_inits_and_invokes(
     tiny_bundle: Path, lambda_dirs: tuple[Path, Path], rie: Path, output: Path
 ) -> None:
     task_root, runtime = lambda_dirs
-    data, _ = run_bench("lambda_runtime", output, "--bundle", str(tiny_bundle),
-                        "--task-root", str(task_root), "--runtime-dir", str(runtime))  # fmt: skip
+    data, _ = run_bench(
+        "lambda_runtime",
+        output,
+        "--bundle",
+        str(tiny_bundle),
+        "--task-root",
+        str(task_root),
+        "--runtime-dir",
+        str(runtime),
+    )
     result = data["emulator"]
     assert len(result["init_ms_each"]) == 1 and result["init_ms"] > 0
     assert len(result["warm_invoke_ms_each"]) == 2 and result["in_process_warm_ms_p50"] > 0

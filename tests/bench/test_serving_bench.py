@@ -34,7 +34,10 @@ def test_serving_smoke_runs_both_sides(tiny_bundle: Path, output: Path) -> None:
 def test_smoke_never_writes_into_bench_results(tiny_bundle: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "bench.serving", "--smoke", "--bundle", str(tiny_bundle)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 2 and "pass --output" in run.stderr, run.stderr[-2000:]
     assert str(RESULTS) in run.stderr

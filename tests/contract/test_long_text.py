@@ -244,9 +244,14 @@ def test_default_strategy_is_the_trained_truncation(mean_id_model):
 
 def manifest_dict(**extra: object) -> dict:
     entry = {"sha256": "0" * 64, "size": 1}
-    return {"format_version": 1, "run_id": "r", "labels": ["negative", "positive"],
-            "encoder": EncoderConfig(42, "head+tail", 3).to_dict(),
-            "files": {"model.onnx": entry, "tokenizer.json": entry}, **extra}  # fmt: skip
+    return {
+        "format_version": 1,
+        "run_id": "r",
+        "labels": ["negative", "positive"],
+        "encoder": EncoderConfig(42, "head+tail", 3).to_dict(),
+        "files": {"model.onnx": entry, "tokenizer.json": entry},
+        **extra,
+    }
 
 
 def test_manifest_temperature_and_reading_are_optional_and_checked():

@@ -31,24 +31,34 @@ def values(rng: np.random.Generator, n: int, short: bool = False) -> dict[str, n
     """Per-prediction values like a binary model's: confident on long texts, less on short."""
     tokens = rng.integers(5, 40, n) if short else rng.lognormal(5.4, 0.6, n).astype(int)
     confidence = rng.uniform(0.5, 0.8, n) if short else rng.beta(8, 1, n) * 0.5 + 0.5
-    return {"confidence": confidence, "predicted": rng.integers(0, 2, n), "tokens": tokens,
-            "truncated": (tokens > 254).astype(int), "unknown": np.zeros(n),
-            "windows": np.full(n, ONE_WINDOW)}  # fmt: skip
+    return {
+        "confidence": confidence,
+        "predicted": rng.integers(0, 2, n),
+        "tokens": tokens,
+        "truncated": (tokens > 254).astype(int),
+        "unknown": np.zeros(n),
+        "windows": np.full(n, ONE_WINDOW),
+    }
 
 
 def test_edges_put_each_value_in_one_bucket() -> None:
     assert CONFIDENCE.buckets(np.array([0.5, 0.6, 0.65, 0.99, 1.0])).tolist() == [0, 1, 1, 6, 6]
     assert TOKENS.buckets(np.array([0, 15, 16, 1023, 1024, 50_000])).tolist() == [0, 0, 1, 6, 7, 7]
-    assert [d.name for d in dimensions(2)] == ["confidence", "predicted", "tokens", "truncated",
-                                               "unknown", "windows"]  # fmt: skip
+    assert [d.name for d in dimensions(2)] == [
+        "confidence",
+        "predicted",
+        "tokens",
+        "truncated",
+        "unknown",
+        "windows",
+    ]
     assert dimensions(3)[1].size == 3
     assert TOKENS.bucket_label(0) == "<16" and TOKENS.bucket_label(7) == ">=1024"
 
 
 def test_window_disagreement_counts_the_windows_that_outvote_the_text() -> None:
     one = Reading(windows=[[101, 7, 102]], num_tokens=1, strategy="head+tail", truncated=False)
-    three = Reading(windows=[[101, 7, 102]] * 3, num_tokens=600, strategy="chunks",
-                    truncated=False)  # fmt: skip
+    three = Reading(windows=[[101, 7, 102]] * 3, num_tokens=600, strategy="chunks", truncated=False)
     probs = np.array([[0.2, 0.8], [0.3, 0.7]])
     windows = [np.array([[0.0, 1.0]]), np.array([[0.0, 2.0], [1.0, 0.0], [0.0, 1.0]])]
     values = observe(probs, [one, three], None, windows)

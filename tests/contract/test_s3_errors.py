@@ -47,8 +47,9 @@ def test_fetching_with_unknown_credentials_names_the_credentials(
     s3, s3_server: str, tmp_path: Path
 ) -> None:
     _, bucket = s3
-    publish_bundle(make_bundle(tmp_path / "b", "run-1"), f"s3://{bucket}/models", "run-1",
-                   update_latest=True)  # fmt: skip
+    publish_bundle(
+        make_bundle(tmp_path / "b", "run-1"), f"s3://{bucket}/models", "run-1", update_latest=True
+    )
     stranger = boto3.client(
         "s3", aws_access_key_id="AKIAUNKNOWNKEY000000", aws_secret_access_key="x"
     )
@@ -86,8 +87,11 @@ def test_an_unreachable_endpoint_names_the_network(tmp_path: Path, monkeypatch) 
     from tests.conftest import free_port
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens
-    for name, value in {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(StorageError, match="AWS cannot be reached from this machine") as caught:
         fetch_bundle("s3://some-bucket/models/run-1", tmp_path / "cache")

@@ -28,8 +28,11 @@ def test_the_contract_tests_pass_where_torch_cannot_be_imported() -> None:
     assert "tests/contract/test_encoder.py" in files
     result = subprocess.run(
         [sys.executable, "-c", RUN.format(blocked=BLOCKED, files=files)],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     summary = result.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "skipped" not in summary, summary  # none dodged the guard
@@ -39,6 +42,9 @@ def test_the_guard_bites() -> None:
     """The same guard makes a test that needs torch fail: the run above proves something."""
     result = subprocess.run(
         [sys.executable, "-c", "import sys; sys.modules['torch'] = None; import torch"],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0 and "import of torch halted" in result.stderr

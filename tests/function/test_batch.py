@@ -71,8 +71,12 @@ def test_csv_rows_are_scored_and_bad_rows_reported_one_by_one(
 ) -> None:
     client, bucket = job_env
     monkeypatch.setenv("MAX_CHARS", "2000")
-    good = ["A moving, beautifully shot film.", "Line one,\nline two: quoted, with a comma.",
-            "A waste of two hours.", "Loved it."]  # fmt: skip
+    good = [
+        "A moving, beautifully shot film.",
+        "Line one,\nline two: quoted, with a comma.",
+        "A waste of two hours.",
+        "Loved it.",
+    ]
     body = csv_bytes(["id", "text"], [["a", good[0]], ["b", good[1]]])
     body += b"c,too,many,fields\r\n"  # malformed: 4 fields under a 2-column header
     body += csv_bytes(["id", "text"], [["d", "   "], ["e", good[2]]]).split(b"\r\n", 1)[1]
@@ -138,8 +142,12 @@ def test_jsonl_bad_lines_are_rows_with_errors(job_env: Any) -> None:
     assert [o["row"] for o in out] == [0, 1, 2, 3, 4]
     assert out[1]["error"].startswith("not valid JSON")
     assert out[2]["error"] == 'not a JSON object with a "text" field'
-    assert out[3] == {"row": 3, "id": 4, "error": '"text" is missing or not a string',
-                      "model_version": out[0]["model_version"]}  # fmt: skip
+    assert out[3] == {
+        "row": 3,
+        "id": 4,
+        "error": '"text" is missing or not a string',
+        "model_version": out[0]["model_version"],
+    }
     assert "label" in out[0] and "label" in out[4] and "id" not in out[4]
     assert (summary["scored"], summary["failed_rows"]) == (2, 3)
 
@@ -170,8 +178,13 @@ def test_a_chunk_that_never_ran_is_reported_not_counted(job_env: Any) -> None:
         Bucket=bucket, Key="batch/in/partial.csv", Body=csv_bytes(["id", "text"], rows)
     )
     run_job(client, bucket, "batch/in/partial.csv", rows_per_chunk=2)  # an earlier, full run
-    plan = batch.handler({"step": "plan", "input": {"bucket": bucket, "key": "batch/in/partial.csv"},
-                          "rows_per_chunk": 2})  # fmt: skip
+    plan = batch.handler(
+        {
+            "step": "plan",
+            "input": {"bucket": bucket, "key": "batch/in/partial.csv"},
+            "rows_per_chunk": 2,
+        }
+    )
     items = json.loads(client.get_object(Bucket=bucket, Key=chunks_key(plan["job"]))["Body"].read())
     for item in items[:2]:  # the third chunk's worker failed for good in this run
         batch.handler({"step": "score", "chunk": item})

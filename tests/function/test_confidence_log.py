@@ -83,8 +83,11 @@ def _low_confidence_by_route(
         assert http.get("/health").status_code == 200
         _wait_for(lines, len(ROUTES) + 1)
     assert [line["route"] for line in lines] == [
-        "/predict", "/hf", "/models/{model_id:path}", "/health"
-    ]  # fmt: skip
+        "/predict",
+        "/hf",
+        "/models/{model_id:path}",
+        "/health",
+    ]
     for line in lines[:3]:
         assert line["batch_size"] == len(TEXTS)
         assert all(text not in json.dumps(line) for text in TEXTS)

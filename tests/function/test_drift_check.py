@@ -30,8 +30,12 @@ def run_check(
     namespace = f"Test{uuid.uuid4().hex[:8]}/Monitoring"
 
     def check(bundle: Path, **env: str) -> dict[str, Any]:
-        values = {"MODEL_URI": str(bundle), "MONITORING_NAMESPACE": namespace,
-                  "MODEL_CACHE_DIR": str(tmp_path / "cache"), **env}  # fmt: skip
+        values = {
+            "MODEL_URI": str(bundle),
+            "MONITORING_NAMESPACE": namespace,
+            "MODEL_CACHE_DIR": str(tmp_path / "cache"),
+            **env,
+        }
         for name, value in values.items():
             monkeypatch.setenv(name, value)
         for cached in (get_settings, drift._settings, drift._cloudwatch):
@@ -58,10 +62,14 @@ def live_traffic(namespace: str, run: str, counts: dict[str, list[int]], request
 
     lines = []
     for i in range(requests):
-        share = {metric_name(dim, b): c // requests + (i < c % requests)
-                 for dim, row in counts.items() for b, c in enumerate(row)}  # fmt: skip
-        lines.append(emf_fields(namespace, {RUN_DIMENSION: run},
-                                {k: v for k, v in share.items() if v}))  # fmt: skip
+        share = {
+            metric_name(dim, b): c // requests + (i < c % requests)
+            for dim, row in counts.items()
+            for b, c in enumerate(row)
+        }
+        lines.append(
+            emf_fields(namespace, {RUN_DIMENSION: run}, {k: v for k, v in share.items() if v})
+        )
     put_lines(boto3.client("cloudwatch"), lines)
 
 
@@ -70,12 +78,23 @@ def published(namespace: str, name: str, **dims: str) -> list[float]:
 
     now = datetime.now(UTC)
     result = boto3.client("cloudwatch").get_metric_data(
-        MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": {
-            "Namespace": namespace, "MetricName": name,
-            "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()]},
-            "Period": 60, "Stat": "Maximum"}}],
-        StartTime=now - timedelta(hours=1), EndTime=now + timedelta(hours=1),
-    )  # fmt: skip
+        MetricDataQueries=[
+            {
+                "Id": "m",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": namespace,
+                        "MetricName": name,
+                        "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
+                    },
+                    "Period": 60,
+                    "Stat": "Maximum",
+                },
+            }
+        ],
+        StartTime=now - timedelta(hours=1),
+        EndTime=now + timedelta(hours=1),
+    )
     return result["MetricDataResults"][0]["Values"]
 
 
@@ -117,8 +136,9 @@ def test_a_quiet_window_says_not_enough_traffic(
     live_traffic(namespace, run, profile.counts, 4)
     result = run_check(bundle, DRIFT_MIN_PREDICTIONS="500")
     assert result["status"] == "not enough traffic" and "psi" not in result
-    assert result["reason"] == (f"{profile.count} predictions in the window; the check needs "
-                                "500 (DRIFT_MIN_PREDICTIONS)")  # fmt: skip
+    assert result["reason"] == (
+        f"{profile.count} predictions in the window; the check needs 500 (DRIFT_MIN_PREDICTIONS)"
+    )
     assert published(namespace, "DriftMaxPSI") == []  # the alarm sees missing data: fine
     assert published(namespace, "DriftWindowPredictions") == [profile.count]
 

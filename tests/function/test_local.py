@@ -21,11 +21,20 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_local_server_prints_a_working_curl(tiny_bundle: Path, tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "MODEL_URI": str(tiny_bundle), "PORT": str(port),
-           "MODEL_CACHE_DIR": str(tmp_path)}  # fmt: skip
+    env = {
+        **os.environ,
+        "MODEL_URI": str(tiny_bundle),
+        "PORT": str(port),
+        "MODEL_CACHE_DIR": str(tmp_path),
+    }
     log = (tmp_path / "server.log").open("w+")
-    server = subprocess.Popen([sys.executable, "-m", "function.local"], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "function.local"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

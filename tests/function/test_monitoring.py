@@ -27,8 +27,11 @@ NAMESPACE = "SentimentTest/Monitoring"
 
 @pytest.fixture(scope="module")
 def monitored(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    settings = Settings(model_uri=str(tiny_bundle), monitoring_namespace=NAMESPACE,
-                        model_cache_dir=tmp_path_factory.mktemp("cache"))  # fmt: skip
+    settings = Settings(
+        model_uri=str(tiny_bundle),
+        monitoring_namespace=NAMESPACE,
+        model_cache_dir=tmp_path_factory.mktemp("cache"),
+    )
     with serve(create_app(settings)) as url:
         yield url
 
@@ -110,8 +113,11 @@ def test_tokenize_and_inference_go_to_xray_as_subsegments(
     daemon: socket.socket, tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     host, port = daemon.getsockname()
-    settings = Settings(model_uri=str(tiny_bundle), model_cache_dir=tmp_path,
-                        aws_xray_daemon_address=f"{host}:{port}")  # fmt: skip
+    settings = Settings(
+        model_uri=str(tiny_bundle),
+        model_cache_dir=tmp_path,
+        aws_xray_daemon_address=f"{host}:{port}",
+    )
     root, parent = "1-67891233-abcdef012345678912345678", "53995c3f42cd8ad8"
     with TestClient(create_app(settings)) as client:
         monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={root};Parent={parent};Sampled=1")

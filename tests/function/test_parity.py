@@ -48,8 +48,9 @@ def test_served_predictions_are_the_exported_model_and_match_torch(
         batch = texts[start : start + settings.max_texts]
         r = client.post("/predict", json={"text": batch, "strategy": trained})
         assert r.status_code == 200, r.text
-        got = np.array([[p["scores"][label] for label in manifest.labels]
-                        for p in r.json()["predictions"]])  # fmt: skip
+        got = np.array(
+            [[p["scores"][label] for label in manifest.labels] for p in r.json()["predictions"]]
+        )
         # Same texts in the same request batch as the classifier runs them: int8 dynamic
         # quantization scales activations per batch, so only this is exactly comparable (0.0
         # measured here; atol 1e-6 is fp32 rounding room, not int8's).

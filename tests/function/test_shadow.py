@@ -116,7 +116,7 @@ def test_the_receiver_logs_the_comparison_and_no_text(
         (lambda c: {**c, "live": {"run": "r"}}, "live must hold run, predicted, confidence"),
         (lambda c: {**c, "live": {**c["live"], "predicted": [1]}}, "one entry per text"),
     ],
-)  # fmt: skip
+)
 def test_the_receiver_refuses_a_malformed_copy_with_the_reason(
     receiver: ModuleType, predictor: Predictor, change: object, says: str
 ) -> None:

@@ -59,8 +59,16 @@ def template(cloud_assembly: Path) -> dict[str, Any]:
 
 def test_cli_synth_writes_the_template(template: dict[str, Any]) -> None:
     assert FUNCTION_LOGICAL_ID in template["Resources"]
-    assert {"ApiUrl", "ArtifactsBucketName", "FunctionName", "ModelUri", "TrainingRoleArn",
-            "AuthMode", "ApiCloudWatchRole", "BatchStateMachineArn"} <= set(template["Outputs"])  # fmt: skip
+    assert {
+        "ApiUrl",
+        "ArtifactsBucketName",
+        "FunctionName",
+        "ModelUri",
+        "TrainingRoleArn",
+        "AuthMode",
+        "ApiCloudWatchRole",
+        "BatchStateMachineArn",
+    } <= set(template["Outputs"])
 
 
 def test_function_carries_what_sam_local_needs(

@@ -32,8 +32,10 @@ def functions_by_cmd(synth: Any) -> dict[str, dict[str, Any]]:
 
 
 def environment(props: dict[str, Any]) -> dict[str, str]:
-    return {k: _resolve(v) if not isinstance(v, dict) or "Fn::Join" in v else "<ref>"
-            for k, v in props["Environment"]["Variables"].items()}  # fmt: skip
+    return {
+        k: _resolve(v) if not isinstance(v, dict) or "Fn::Join" in v else "<ref>"
+        for k, v in props["Environment"]["Variables"].items()
+    }
 
 
 def test_the_drift_check_runs_on_a_schedule_from_the_same_image(default: Any) -> None:
@@ -119,8 +121,15 @@ def test_every_function_environment_is_accepted_by_the_settings(
 def test_the_dashboard_shows_the_service_on_one_screen(default: Any, monitoring: Any) -> None:
     for synth, canary in ((default, False), (monitoring, True)):
         body = json.dumps(synth.one("AWS::CloudWatch::Dashboard")["Properties"]["DashboardBody"])
-        for needle in ("Traffic", "Errors", "Latency", "Confidence", "DriftPSI",
-                       "DriftWindowPredictions", "alarms"):  # fmt: skip
+        for needle in (
+            "Traffic",
+            "Errors",
+            "Latency",
+            "Confidence",
+            "DriftPSI",
+            "DriftWindowPredictions",
+            "alarms",
+        ):
             assert needle in body, needle
         assert ("ExecutedVersion" in body) is canary
         assert ("shadow_agreed" in body) is canary

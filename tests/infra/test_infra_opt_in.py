@@ -20,9 +20,14 @@ WEB_ACL_ARN = (
 
 
 def test_none_of_it_by_default(default: Any) -> None:
-    for kind in ("AWS::ApiGateway::DomainName", "AWS::WAFv2::WebACL",
-                 "AWS::WAFv2::WebACLAssociation", "AWS::Route53::RecordSet",
-                 "AWS::ApiGateway::ApiKey", "AWS::IAM::OIDCProvider"):  # fmt: skip
+    for kind in (
+        "AWS::ApiGateway::DomainName",
+        "AWS::WAFv2::WebACL",
+        "AWS::WAFv2::WebACLAssociation",
+        "AWS::Route53::RecordSet",
+        "AWS::ApiGateway::ApiKey",
+        "AWS::IAM::OIDCProvider",
+    ):
         default.template.resource_count_is(kind, 0)
 
 

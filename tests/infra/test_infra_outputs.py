@@ -54,8 +54,10 @@ def test_aws_region_picks_the_stack_as_the_aws_and_cdk_clis_do(
     import boto3
 
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    template = {"Resources": {"Stand": {"Type": "AWS::SNS::Topic"}},
-                "Outputs": {"AuthMode": {"Value": "iam"}}}  # fmt: skip
+    template = {
+        "Resources": {"Stand": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"AuthMode": {"Value": "iam"}},
+    }
     cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
     cloudformation.create_stack(StackName="SentimentApi", TemplateBody=json.dumps(template))
     target = tmp_path / "outputs.json"

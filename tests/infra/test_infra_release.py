@@ -81,8 +81,11 @@ def test_the_api_calls_the_live_alias_which_codedeploy_moves(release: Any) -> No
     for method in release.of_type("AWS::ApiGateway::Method").values():
         uri = json.dumps(method["Properties"]["Integration"]["Uri"])
         assert alias_id in uri, "every API method must invoke the alias, not $LATEST"
-    permissions = [p for p in release.of_type("AWS::Lambda::Permission").values()
-                   if p["Properties"]["Principal"] == "apigateway.amazonaws.com"]  # fmt: skip
+    permissions = [
+        p
+        for p in release.of_type("AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
     assert permissions
     assert all(p["Properties"]["FunctionName"] == {"Ref": alias_id} for p in permissions)
 
@@ -99,9 +102,14 @@ def test_canary_rolls_back_on_the_service_alarms(release: Any) -> None:
     assert group["AlarmConfiguration"]["Enabled"] is True
     expected = {
         _logical_id(release, "AWS::CloudWatch::Alarm", prefix)
-        for prefix in ("AlarmsServerErrorRate", "AlarmsP99Latency", "AlarmsFunctionErrors",
-                       "AlarmsLowConfidenceAlarm", "ReleaseNewVersionErrors")
-    }  # fmt: skip
+        for prefix in (
+            "AlarmsServerErrorRate",
+            "AlarmsP99Latency",
+            "AlarmsFunctionErrors",
+            "AlarmsLowConfidenceAlarm",
+            "ReleaseNewVersionErrors",
+        )
+    }
     assert alarms == expected
 
 
@@ -122,9 +130,11 @@ def test_the_new_version_has_its_own_one_minute_error_alarm(release: Any) -> Non
 
 @pytest.mark.parametrize(
     ("shift", "config_name"),
-    [("Linear10PercentEvery1Minute", "LambdaLinear10PercentEvery1Minute"),
-     ("AllAtOnce", "LambdaAllAtOnce")],
-)  # fmt: skip
+    [
+        ("Linear10PercentEvery1Minute", "LambdaLinear10PercentEvery1Minute"),
+        ("AllAtOnce", "LambdaAllAtOnce"),
+    ],
+)
 def test_traffic_shift_follows_context(synth: Any, shift: str, config_name: str) -> None:
     group = synth({**RELEASE, "trafficShift": shift}).one("AWS::CodeDeploy::DeploymentGroup")
     assert group["Properties"]["DeploymentConfigName"] == f"CodeDeployDefault.{config_name}"

@@ -98,8 +98,13 @@ def _function_with_versions(runs: list[str], kind: str = "sentiment") -> tuple[A
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("h.py", "def handler(event, context):\n    return 1\n")
     name = f"{kind}-{id(runs)}"
-    client.create_function(FunctionName=name, Runtime="python3.12", Role=role["Role"]["Arn"],
-                           Handler="h.handler", Code={"ZipFile": code.getvalue()})  # fmt: skip
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler="h.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
     for run in runs:
         client.update_function_configuration(
             FunctionName=name, Environment={"Variables": {"MODEL_URI": f"s3://b/models/{run}"}}
@@ -149,8 +154,15 @@ def test_rollback_refuses_what_it_cannot_do(
 def test_rollback_moves_bulk_scoring_to_the_same_run(s3: Any, cdk_json: Path) -> None:
     client, api = _function_with_versions(["run-a", "run-b", "run-c"])
     _, batch = _function_with_versions(["run-a", "run-b", "run-c"], kind="batch")
-    args = ["--cdk-json", str(cdk_json), "rollback", "--function-name", api,
-            "--batch-function-name", batch]  # fmt: skip
+    args = [
+        "--cdk-json",
+        str(cdk_json),
+        "rollback",
+        "--function-name",
+        api,
+        "--batch-function-name",
+        batch,
+    ]
     assert main(args) == 0
     assert (_live(client, api), _live(client, batch)) == ("2", "2")
     assert main([*args, "--to", "run-c"]) == 0
@@ -162,8 +174,15 @@ def test_rollback_moves_nothing_when_bulk_scoring_lacks_the_run(
 ) -> None:
     client, api = _function_with_versions(["run-a", "run-b", "run-c"])
     _, batch = _function_with_versions(["run-c"], kind="batch")  # batch scoring came later
-    args = ["--cdk-json", str(cdk_json), "rollback", "--function-name", api,
-            "--batch-function-name", batch]  # fmt: skip
+    args = [
+        "--cdk-json",
+        str(cdk_json),
+        "rollback",
+        "--function-name",
+        api,
+        "--batch-function-name",
+        batch,
+    ]
     assert main(args) == 2
     assert f"nothing moved: the batch function {batch} has no version of run run-b" in caplog.text
     assert (_live(client, api), _live(client, batch)) == ("3", "1")

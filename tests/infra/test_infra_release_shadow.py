@@ -40,8 +40,7 @@ def candidate(s3: tuple[Any, str], tiny_bundle: Path, tmp_path: Path) -> tuple[s
     client, bucket = s3
     run = f"run-{uuid.uuid4().hex[:8]}"
     copy_bundle(tiny_bundle, tmp_path / run, run)
-    publish_bundle(tmp_path / run, f"s3://{bucket}/models", run, update_latest=False,
-                   client=client)  # fmt: skip
+    publish_bundle(tmp_path / run, f"s3://{bucket}/models", run, update_latest=False, client=client)
     return bucket, run
 
 
@@ -114,12 +113,17 @@ def test_compare_prints_what_the_candidate_did(
 @pytest.mark.parametrize(
     ("predictions", "agreeing", "code", "says"),
     [
-        (200, 160, 2, "agreed with the live answers on 80.0% of 200 shadowed predictions, below "
-                      "shadowMinAgreement 90%"),
+        (
+            200,
+            160,
+            2,
+            "agreed with the live answers on 80.0% of 200 shadowed predictions, below "
+            "shadowMinAgreement 90%",
+        ),
         (200, 199, 0, "agreed with the live answers on 99.5% of 200"),
         (50, 10, 0, "50 shadowed predictions in the last 168 h (a verdict needs 100): not judged"),
     ],
-)  # fmt: skip
+)
 def test_promote_refuses_a_candidate_that_disagrees_unless_forced(
     candidate: tuple[str, str],
     cdk_json: Path,

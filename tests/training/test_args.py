@@ -8,7 +8,10 @@ from training.args import QUICK_PROFILE, SM_MODEL_DIR, SM_OUTPUT_DATA_DIR, parse
 def test_recipe_defaults():
     _, data, job = parse([])
     assert (job.learning_rate, job.per_device_train_batch_size, job.num_train_epochs) == (
-        2e-5, 16, 3.0)  # fmt: skip
+        2e-5,
+        16,
+        3.0,
+    )
     assert job.weight_decay == 0.01 and job.logging_steps == 100
     assert data.dataset == "embedded" and data.truncation == "head+tail"
 

@@ -17,7 +17,7 @@ from contract.predictor import OnnxClassifier
 from contract.storage import resolve_local
 from tests.conftest import REPO, TINY_ARGS, run_cli
 from training.args import DataArguments, JobArguments, ModelArguments
-from training.launch import LaunchArguments
+from training.sagemaker.launch import LaunchArguments
 
 METRICS = {"accuracy", "f1", "precision", "recall", "roc_auc"}
 

@@ -16,11 +16,21 @@ from tests.conftest import REPO, TINY_ARGS
 
 def estimate_line(tmp_path: Path, *flags: str) -> tuple[str, list[str]]:
     """Runs the CLI until it logs its estimate; returns that line and the lines before it."""
-    cmd = [sys.executable, "-m", "training", *TINY_ARGS, *flags,
-           "--output", str(tmp_path / "models"), "--output_dir", str(tmp_path / "work")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "training",
+        *TINY_ARGS,
+        *flags,
+        "--output",
+        str(tmp_path / "models"),
+        "--output_dir",
+        str(tmp_path / "work"),
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    process = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     before: list[str] = []
     deadline = time.monotonic() + 300
     try:
@@ -38,8 +48,11 @@ def estimate_line(tmp_path: Path, *flags: str) -> tuple[str, list[str]]:
 
 def test_a_short_run_logs_its_estimate_before_training(tmp_path):
     line, before = estimate_line(tmp_path)  # TINY_ARGS: 8 steps of 8 reviews
-    assert re.search(r"INFO training: estimate: ~[\d.]+ min in all on cpu: 8 steps \(64 reviews "
-                     r"x 1 epochs\) at [\d.]+ reviews/s", line), line  # fmt: skip
+    assert re.search(
+        r"INFO training: estimate: ~[\d.]+ min in all on cpu: 8 steps \(64 reviews "
+        r"x 1 epochs\) at [\d.]+ reviews/s",
+        line,
+    ), line
     assert re.search(r"speed measured in \d+ s\)$", line), line
     assert "long for a CPU" not in line
     assert not any("'loss'" in b or "train_runtime" in b for b in before)  # before training

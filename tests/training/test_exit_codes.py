@@ -13,8 +13,9 @@ from tests.training.test_fallback import assert_nothing_published, negate_logits
 
 
 def run_in(root: Path, *extra: str) -> int:
-    return run_cli(*TINY_ARGS, "--output", str(root / "models"), "--output_dir", str(root / "w"),
-                   *extra)  # fmt: skip
+    return run_cli(
+        *TINY_ARGS, "--output", str(root / "models"), "--output_dir", str(root / "w"), *extra
+    )
 
 
 def test_a_missing_embedded_model_package_exits_2_naming_it(tmp_path, monkeypatch, caplog):
@@ -51,15 +52,15 @@ def test_a_bundle_that_reloads_differently_is_an_internal_failure_exit_5(
 ):
     """The served file changes between the gate and the manifest (a bug, simulated): the bundle
     verifies, but serving's reader of it does not answer as the gated model did."""
-    from training import job
+    from training import write_bundle
 
-    real_write_manifest = job.write_manifest
+    real_write_manifest = write_bundle.write_manifest
 
     def write_manifest_over_a_changed_model(bundle, manifest):
         negate_logits(Path(bundle) / manifest.model_file)
         return real_write_manifest(bundle, manifest)
 
-    monkeypatch.setattr(job, "write_manifest", write_manifest_over_a_changed_model)
+    monkeypatch.setattr(write_bundle, "write_manifest", write_manifest_over_a_changed_model)
     code = run_in(tmp_path, "--baseline", "false", "--save_hf_checkpoint", "false")
     assert code == 5
     assert "internal failure" in caplog.text and "not in your input" in caplog.text

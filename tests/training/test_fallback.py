@@ -18,8 +18,16 @@ from tests.conftest import TINY_ARGS, run_cli
 
 # The tiny run without its fixed step count (the budget sizes it) and with the default gate.
 _STEPS = TINY_ARGS.index("--max_steps")
-BUDGET_ARGS = [*TINY_ARGS[:_STEPS], *TINY_ARGS[_STEPS + 2 :], "--num_train_epochs", "1",
-               "--max_agreement_loss", "0.02", "--max_accuracy_drop", "0.005"]  # fmt: skip
+BUDGET_ARGS = [
+    *TINY_ARGS[:_STEPS],
+    *TINY_ARGS[_STEPS + 2 :],
+    "--num_train_epochs",
+    "1",
+    "--max_agreement_loss",
+    "0.02",
+    "--max_accuracy_drop",
+    "0.005",
+]
 
 
 # Half of TINY_ARGS' --max_length 48 (head 12): training reads 24 tokens (head 6).
@@ -52,11 +60,11 @@ def fp32_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     real_quantize, real_measure = ship.quantize_int8, budget.measure_speed
 
     def slow_speed(*args, **kwargs):
-        measured = real_measure(*args, **kwargs)  # the real calibration runs...
+        measured = real_measure(*args, **kwargs)  # the real speed probe runs...
         assert measured.train_seconds_per_token > 0 and measured.forward_seconds_per_token > 0
         # ...but the plan gets a fixed, slow speed (10 s a review): of a 10-minute budget it
         # must size the 400-review pool down to a few dozen, whatever this machine's load.
-        return budget.Speed(SECONDS_PER_TOKEN, 1 / 470, measured.calibration_seconds)
+        return budget.Speed(SECONDS_PER_TOKEN, 1 / 470, measured.probe_seconds)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(
@@ -65,9 +73,19 @@ def fp32_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         mp.setattr(budget, "measure_speed", slow_speed)
         mp.setattr(budget, "FIXED_SECONDS", 0.0)
         mp.setattr(budget, "MIN_TRAIN_SAMPLES", 8)
-        code = run_cli(*BUDGET_ARGS, "--max_train_samples", "400", "--time_budget_minutes", "10",
-                       "--train_max_length", str(TRAIN_WINDOW),
-                       "--output", str(root / "models"), "--output_dir", str(root / "work"))  # fmt: skip
+        code = run_cli(
+            *BUDGET_ARGS,
+            "--max_train_samples",
+            "400",
+            "--time_budget_minutes",
+            "10",
+            "--train_max_length",
+            str(TRAIN_WINDOW),
+            "--output",
+            str(root / "models"),
+            "--output_dir",
+            str(root / "work"),
+        )
     assert code == 0
     return root / "models", root / "work"
 
@@ -137,9 +155,19 @@ def test_an_export_broken_in_both_precisions_publishes_nothing(tmp_path, caplog,
 
     real_export = ship.export_onnx
     monkeypatch.setattr(ship, "export_onnx", lambda *a: negate_logits(real_export(*a)))
-    code = run_cli(*TINY_ARGS, "--max_agreement_loss", "0.02", "--baseline", "false",
-                   "--save_hf_checkpoint", "false", "--output", str(tmp_path / "models"),
-                   "--output_dir", str(tmp_path / "w"))  # fmt: skip
+    code = run_cli(
+        *TINY_ARGS,
+        "--max_agreement_loss",
+        "0.02",
+        "--baseline",
+        "false",
+        "--save_hf_checkpoint",
+        "false",
+        "--output",
+        str(tmp_path / "models"),
+        "--output_dir",
+        str(tmp_path / "w"),
+    )
     assert code == 4
     assert "in int8 AND in fp32" in caplog.text and "Nothing was published" in caplog.text
     assert_nothing_published(tmp_path)
@@ -150,9 +178,21 @@ def test_without_fallback_a_failed_int8_publishes_nothing(tmp_path, caplog, monk
 
     real_quantize = ship.quantize_int8
     monkeypatch.setattr(ship, "quantize_int8", lambda f, i: negate_logits(real_quantize(f, i)))
-    code = run_cli(*TINY_ARGS, "--max_agreement_loss", "0.02", "--fp32_fallback", "false",
-                   "--baseline", "false", "--save_hf_checkpoint", "false",
-                   "--output", str(tmp_path / "models"), "--output_dir", str(tmp_path / "w"))  # fmt: skip
+    code = run_cli(
+        *TINY_ARGS,
+        "--max_agreement_loss",
+        "0.02",
+        "--fp32_fallback",
+        "false",
+        "--baseline",
+        "false",
+        "--save_hf_checkpoint",
+        "false",
+        "--output",
+        str(tmp_path / "models"),
+        "--output_dir",
+        str(tmp_path / "w"),
+    )
     assert code == 4
     assert "int8 ONNX model fails the parity gate" in caplog.text
     assert_nothing_published(tmp_path)

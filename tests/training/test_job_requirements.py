@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from training.job_image import DLC_SHIPS, JOB_REQUIREMENTS, MIN_TORCH, job_requirements
-from training.launch import package_source
-from training.sagemaker_entry import INSTALL_FAILED, install_command
+from training.sagemaker.entry import INSTALL_FAILED, install_command
+from training.sagemaker.image import DLC_SHIPS, JOB_REQUIREMENTS, MIN_TORCH, job_requirements
+from training.sagemaker.launch import package_source
 
 # The image's platform: Ubuntu 22.04 (glibc 2.35), x86_64. pip takes one platform tag per flag
 # and does not widen manylinux_2_35 to the older tags, so each is named.
@@ -31,10 +31,15 @@ PLATFORMS = [f"manylinux_2_{minor}_x86_64" for minor in range(35, 16, -1)] + [
 ]
 # What pip prints when it cannot reach an index (urllib3 and pip's own words).
 UNREACHABLE = (
-    "NewConnectionError", "Failed to establish a new connection", "Max retries exceeded",
-    "Temporary failure in name resolution", "Network is unreachable", "ConnectTimeoutError",
-    "ProxyError", "Could not fetch URL",
-)  # fmt: skip
+    "NewConnectionError",
+    "Failed to establish a new connection",
+    "Max retries exceeded",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "ConnectTimeoutError",
+    "ProxyError",
+    "Could not fetch URL",
+)
 
 
 def image_constraints(ships: dict[str, str]) -> str:
@@ -52,10 +57,23 @@ def resolve(tmp_path: Path, ships: dict[str, str]) -> subprocess.CompletedProces
     constraints = tmp_path / "image-constraints.txt"
     constraints.write_text(image_constraints(ships))
     python = ships["python"]
-    cmd = [*install_command(requirements, constraints), "--dry-run", "--ignore-installed",
-           "--report", str(tmp_path / "report.json"), "--only-binary=:all:", "--implementation",
-           "cp", "--python-version", python, *(f"--platform={p}" for p in PLATFORMS),
-           "--retries", "1", "--timeout", "30"]  # fmt: skip
+    cmd = [
+        *install_command(requirements, constraints),
+        "--dry-run",
+        "--ignore-installed",
+        "--report",
+        str(tmp_path / "report.json"),
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        python,
+        *(f"--platform={p}" for p in PLATFORMS),
+        "--retries",
+        "1",
+        "--timeout",
+        "30",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if done.returncode and any(marker in done.stdout + done.stderr for marker in UNREACHABLE):
         message = "the package index cannot be reached: the job's requirements were not resolved"
@@ -86,26 +104,42 @@ def test_an_image_with_an_older_torch_does_not_resolve(tmp_path):
     assert "Cannot install torch>={}.{}".format(*MIN_TORCH) in done.stdout + done.stderr
 
 
-@pytest.mark.parametrize(("torch", "message"), [
-    (None, "the training image has no torch"),
-    ("2.5.1", "the training image's torch 2.5.1 is too old: the job needs torch>=2.6"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("torch", "message"),
+    [
+        (None, "the training image has no torch"),
+        ("2.5.1", "the training image's torch 2.5.1 is too old: the job needs torch>=2.6"),
+    ],
+)
 def test_the_entry_point_refuses_an_image_without_a_fitting_torch(tmp_path, torch, message):
     """The "image" is a fresh environment without pip, with torch as its metadata says."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "image")],
-                   check=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "image")],
+        check=True,
+        timeout=120,
+    )
     python = tmp_path / "image" / "bin" / "python"
     if torch:
-        site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                              capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        site = subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         info = Path(site) / f"torch-{torch}.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: torch\nVersion: {torch}\n")
     with tarfile.open(package_source(tmp_path / "sourcedir.tar.gz")) as tar:
         tar.extractall(tmp_path / "code", filter="data")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"AWS_REGION": "eu-west-1"}
-    done = subprocess.run([python, "sagemaker_entry.py", "--max_steps", "1"], cwd=tmp_path / "code",
-                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [python, "sagemaker_entry.py", "--max_steps", "1"],
+        cwd=tmp_path / "code",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == INSTALL_FAILED
     assert message in done.stderr
     assert (

@@ -20,9 +20,9 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from training.args import DataArguments, JobArguments, ModelArguments
-from training.job_image import JOB_REQUIREMENTS, dlc_uri
-from training.job_status import LOG_GROUP
-from training.launch_args import LaunchArguments
+from training.sagemaker.args import LaunchArguments
+from training.sagemaker.image import JOB_REQUIREMENTS, dlc_uri
+from training.sagemaker.status import LOG_GROUP
 
 ROLE = "arn:aws:iam::123456789012:role/SentimentApi-TrainingRole"
 IMAGE = dlc_uri("us-east-1")
@@ -54,9 +54,18 @@ def test_launch_uploads_the_code_and_creates_the_job(s3, tmp_path, caplog):
         json.dumps({"SentimentApi": {"TrainingRoleArn": ROLE, "ArtifactsBucketName": bucket}})
     )
     code = run_cli(
-        "launch", "--image_uri", IMAGE, "--stack_outputs", str(outputs),
-        "--job_name", "job-a", *HYPER, "--wait", "--poll_seconds", "0.1",
-    )  # fmt: skip
+        "launch",
+        "--image_uri",
+        IMAGE,
+        "--stack_outputs",
+        str(outputs),
+        "--job_name",
+        "job-a",
+        *HYPER,
+        "--wait",
+        "--poll_seconds",
+        "0.1",
+    )
     assert code == 0, caplog.text
     assert "training job job-a completed" in caplog.text  # moto completes jobs at once
 
@@ -66,8 +75,14 @@ def test_launch_uploads_the_code_and_creates_the_job(s3, tmp_path, caplog):
         names = set(tar.getnames())
         requirements = tar.extractfile(JOB_REQUIREMENTS).read().decode().split()
         tar.extractall(tmp_path / "code", filter="data")
-    assert {"sagemaker_entry.py", JOB_REQUIREMENTS, "training/cli.py", "training/launch.py",
-            "contract/bundle.py", "contract/storage.py"} <= names  # fmt: skip
+    assert {
+        "sagemaker_entry.py",
+        JOB_REQUIREMENTS,
+        "training/cli.py",
+        "training/sagemaker/launch.py",
+        "contract/bundle.py",
+        "contract/storage.py",
+    } <= names
     # The toolkit would pip install a requirements.txt itself, free to replace the image's torch.
     assert "requirements.txt" not in names
     assert not any("__pycache__" in n or n.startswith("tests/") for n in names)
@@ -107,8 +122,12 @@ def test_launch_uploads_the_code_and_creates_the_job(s3, tmp_path, caplog):
     env.pop("PYTHONPATH", None)
     done = subprocess.run(
         [sys.executable, "sagemaker_entry.py", "--help"],
-        cwd=unpacked, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=unpacked,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     torch = importlib.metadata.version("torch")
     assert f"installing {JOB_REQUIREMENTS} with the image's torch {torch} kept" in done.stderr
@@ -116,9 +135,17 @@ def test_launch_uploads_the_code_and_creates_the_job(s3, tmp_path, caplog):
     assert importlib.metadata.version("torch") == torch
     assert "--max_train_samples" in done.stdout
     where = subprocess.run(
-        [sys.executable, "-c", "import training.cli, contract.storage; print(training.cli.__file__)"],
-        cwd=unpacked, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import training.cli, contract.storage; print(training.cli.__file__)",
+        ],
+        cwd=unpacked,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert where.stdout.strip() == str(unpacked / "training" / "cli.py")  # not this checkout
 
 

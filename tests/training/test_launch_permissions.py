@@ -19,8 +19,11 @@ from tests.aws_auth import iam_enforced, user_with
 from tests.conftest import REPO, run_cli
 from tests.training.test_aws_errors import use_credentials
 from tests.training.test_launch import IMAGE, ROLE, training_jobs
-from training import job_status, launch, launch_args, launch_region
-from training.launch import FOLLOW_ACTIONS, LAUNCH_ACTIONS
+from training.sagemaker import args as launch_args
+from training.sagemaker import launch
+from training.sagemaker import region as launch_region
+from training.sagemaker import status as job_status
+from training.sagemaker.launch import FOLLOW_ACTIONS, LAUNCH_ACTIONS
 
 DOCUMENTED = set(LAUNCH_ACTIONS) | set(FOLLOW_ACTIONS)
 # Checked by AWS on CreateTrainingJob itself: passing the role, and tagging the job.
@@ -81,8 +84,20 @@ def test_launch_and_wait_pass_with_exactly_the_documented_actions(
     _, bucket = s3
     use_credentials(monkeypatch, user_with(sorted(DOCUMENTED)))
     with iam_enforced(s3_server):
-        code = run_cli("launch", "--image_uri", IMAGE, "--role_arn", ROLE, "--bucket", bucket,
-                       "--job_name", "job-iam", "--wait", "--poll_seconds", "0.1")  # fmt: skip
+        code = run_cli(
+            "launch",
+            "--image_uri",
+            IMAGE,
+            "--role_arn",
+            ROLE,
+            "--bucket",
+            bucket,
+            "--job_name",
+            "job-iam",
+            "--wait",
+            "--poll_seconds",
+            "0.1",
+        )
     assert code == 0, caplog.text
     assert "training job job-iam completed" in caplog.text
 
@@ -93,8 +108,17 @@ def test_one_launch_action_fewer_fails_naming_it(s3, s3_server, monkeypatch, cap
     before = training_jobs()
     use_credentials(monkeypatch, user_with(sorted(DOCUMENTED - {missing})))
     with iam_enforced(s3_server):
-        code = run_cli("launch", "--image_uri", IMAGE, "--role_arn", ROLE, "--bucket", bucket,
-                       "--job_name", f"job-no-{missing.split(':')[1].lower()}")  # fmt: skip
+        code = run_cli(
+            "launch",
+            "--image_uri",
+            IMAGE,
+            "--role_arn",
+            ROLE,
+            "--bucket",
+            bucket,
+            "--job_name",
+            f"job-no-{missing.split(':')[1].lower()}",
+        )
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     assert code == 2
@@ -108,8 +132,20 @@ def test_without_the_logs_actions_wait_follows_the_status_and_says_why_no_logs(
     _, bucket = s3
     use_credentials(monkeypatch, user_with(sorted(DOCUMENTED - {"logs:DescribeLogStreams"})))
     with iam_enforced(s3_server):
-        code = run_cli("launch", "--image_uri", IMAGE, "--role_arn", ROLE, "--bucket", bucket,
-                       "--job_name", "job-no-logs", "--wait", "--poll_seconds", "0.1")  # fmt: skip
+        code = run_cli(
+            "launch",
+            "--image_uri",
+            IMAGE,
+            "--role_arn",
+            ROLE,
+            "--bucket",
+            bucket,
+            "--job_name",
+            "job-no-logs",
+            "--wait",
+            "--poll_seconds",
+            "0.1",
+        )
     assert code == 0
     assert "stopped reading the job's logs" in caplog.text
     assert "DescribeLogStreams" in caplog.text

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.training.test_launch import HYPER, IMAGE, ROLE, keys, training_jobs
-from training.job_image import dlc_uri
+from training.sagemaker.image import dlc_uri
 
 
 @pytest.fixture
@@ -28,11 +28,17 @@ def eu_bucket(s3) -> str:
 def outputs_file(tmp_path, bucket: str, region: str) -> str:
     """A `cdk deploy --outputs-file` JSON of a stack deployed in `region`."""
     path = tmp_path / "outputs.json"
-    path.write_text(json.dumps({"SentimentApi": {
-        "ApiUrl": f"https://abc123.execute-api.{region}.amazonaws.com/prod/",
-        "ArtifactsBucketName": bucket,
-        "TrainingRoleArn": ROLE,
-    }}))  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {
+                "SentimentApi": {
+                    "ApiUrl": f"https://abc123.execute-api.{region}.amazonaws.com/prod/",
+                    "ArtifactsBucketName": bucket,
+                    "TrainingRoleArn": ROLE,
+                }
+            }
+        )
+    )
     return str(path)
 
 
@@ -57,8 +63,19 @@ def test_a_bucket_in_another_region_is_refused_before_anything_is_created(
     s3, eu_bucket, caplog, flags, named
 ):
     client, bucket = s3
-    code = run_cli("launch", "--image_uri", IMAGE, "--role_arn", ROLE, "--region", "us-east-1",
-                   "--job_name", "job-r", *flags(eu_bucket, bucket), *HYPER)  # fmt: skip
+    code = run_cli(
+        "launch",
+        "--image_uri",
+        IMAGE,
+        "--role_arn",
+        ROLE,
+        "--region",
+        "us-east-1",
+        "--job_name",
+        "job-r",
+        *flags(eu_bucket, bucket),
+        *HYPER,
+    )
     assert code == 2
     assert f"s3://{eu_bucket} {named}" in caplog.text
     assert "eu-west-1 but the job runs in us-east-1" in caplog.text
@@ -70,19 +87,41 @@ def test_a_stack_in_another_region_is_refused_before_anything_is_created(
     s3, eu_bucket, tmp_path, caplog
 ):
     client, bucket = s3
-    code = run_cli("launch", "--image_uri", IMAGE, "--region", "us-east-1", "--job_name", "job-r",
-                   "--stack_outputs", outputs_file(tmp_path, bucket, "eu-west-1"))  # fmt: skip
+    code = run_cli(
+        "launch",
+        "--image_uri",
+        IMAGE,
+        "--region",
+        "us-east-1",
+        "--job_name",
+        "job-r",
+        "--stack_outputs",
+        outputs_file(tmp_path, bucket, "eu-west-1"),
+    )
     assert code == 2
-    assert "the stack SentimentApi (--stack_outputs) is in eu-west-1 but the job runs in " \
-        "us-east-1" in caplog.text  # fmt: skip
+    assert (
+        "the stack SentimentApi (--stack_outputs) is in eu-west-1 but the job runs in "
+        "us-east-1" in caplog.text
+    )
     assert "export AWS_REGION=eu-west-1" in caplog.text
     assert_nothing_created(client, bucket, eu_bucket)
 
 
 def test_an_image_from_another_region_names_both(s3, caplog):
     client, bucket = s3
-    code = run_cli("launch", "--image_uri", dlc_uri("eu-west-1"), "--role_arn", ROLE,
-                   "--bucket", bucket, "--region", "us-east-1", "--job_name", "job-r")  # fmt: skip
+    code = run_cli(
+        "launch",
+        "--image_uri",
+        dlc_uri("eu-west-1"),
+        "--role_arn",
+        ROLE,
+        "--bucket",
+        bucket,
+        "--region",
+        "us-east-1",
+        "--job_name",
+        "job-r",
+    )
     assert code == 2
     assert "--image_uri is in eu-west-1 but the job runs in us-east-1" in caplog.text
     assert dlc_uri("us-east-1") in caplog.text  # the same image where the job runs
@@ -101,8 +140,15 @@ def test_aws_region_as_deploy_md_exports_it_is_the_jobs(
     """`export AWS_REGION=eu-west-1` (docs/deploy.md) wins over AWS_DEFAULT_REGION (here
     us-east-1), which is all botocore itself reads."""
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    code = run_cli("launch", "--image_uri", dlc_uri("eu-west-1"), "--job_name", "job-eu-env",
-                   "--stack_outputs", outputs_file(tmp_path, eu_bucket, "eu-west-1"))  # fmt: skip
+    code = run_cli(
+        "launch",
+        "--image_uri",
+        dlc_uri("eu-west-1"),
+        "--job_name",
+        "job-eu-env",
+        "--stack_outputs",
+        outputs_file(tmp_path, eu_bucket, "eu-west-1"),
+    )
     assert code == 0, caplog.text
     assert json.loads(launched_in_eu("job-eu-env")["HyperParameters"]["sagemaker_region"]) == (
         "eu-west-1"
@@ -115,8 +161,15 @@ def test_without_a_region_the_job_runs_in_the_stacks(s3, eu_bucket, tmp_path, mo
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # it caches the region it found
-    code = run_cli("launch", "--image_uri", dlc_uri("eu-west-1"), "--job_name", "job-eu",
-                   "--stack_outputs", outputs_file(tmp_path, eu_bucket, "eu-west-1"))  # fmt: skip
+    code = run_cli(
+        "launch",
+        "--image_uri",
+        dlc_uri("eu-west-1"),
+        "--job_name",
+        "job-eu",
+        "--stack_outputs",
+        outputs_file(tmp_path, eu_bucket, "eu-west-1"),
+    )
     assert code == 0, caplog.text
     job = launched_in_eu("job-eu")
     assert json.loads(job["HyperParameters"]["sagemaker_region"]) == "eu-west-1"

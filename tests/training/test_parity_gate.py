@@ -11,7 +11,8 @@ import onnx
 import pytest
 
 from tests.training.signal_model import INPUTS, LABELS, SignalModel, build
-from training.parity import ParityGate, binomial_tail, parity
+from training.parity import ParityGate, parity
+from training.stats import binomial_tail
 
 GATE = ParityGate(alpha=0.01, max_accuracy_drop=0.005, max_agreement_loss=0.02)
 
@@ -104,8 +105,9 @@ def gate_on(signal_model: SignalModel, path: Path):
 
 def flip_allowance(n: int) -> int:
     """The most flips of n the guard lets through at GATE's level."""
-    return next(k for k in range(n + 1) if binomial_tail(k + 1, n, GATE.max_agreement_loss)
-                < GATE.alpha)  # fmt: skip
+    return next(
+        k for k in range(n + 1) if binomial_tail(k + 1, n, GATE.max_agreement_loss) < GATE.alpha
+    )
 
 
 def test_the_fixture_has_real_signal_away_from_the_boundary(signal_model: SignalModel) -> None:

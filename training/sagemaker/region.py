@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from contract.s3_errors import missing_bucket
+from contract.s3_errors import BUCKET_NOT_FOUND, error_code, missing_bucket
 from training.args import ArgumentError
 
 _IMAGE_REGION_RE = re.compile(r"^\d{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com")
@@ -42,7 +42,7 @@ def bucket_region(client: Any, bucket: str) -> str:
     try:
         constraint = client.get_bucket_location(Bucket=bucket).get("LocationConstraint")
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchBucket", "404"):
+        if error_code(exc) in BUCKET_NOT_FOUND:
             raise ArgumentError(f"cannot use s3://{bucket}: {missing_bucket(bucket)}") from exc
         raise
     return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, constraint)
@@ -58,15 +58,25 @@ def check_image_and_stack(region: str, image_uri: str, stack: str, outputs: dict
     image = image_region(image_uri)
     if image is not None and image != region:
         same_image = image_uri.replace(f".{image}.", f".{region}.", 1)
-        raise mismatch("--image_uri", image, region, "SageMaker pulls training images from its "
-                       f"own region; use the same image from {region} ({same_image}) or run "
-                       f"the job in {image} (--region {image})")  # fmt: skip
+        raise mismatch(
+            "--image_uri",
+            image,
+            region,
+            "SageMaker pulls training images from its "
+            f"own region; use the same image from {region} ({same_image}) or run "
+            f"the job in {image} (--region {image})",
+        )
     deployed = stack_region(outputs)
     if deployed is not None and deployed != region:
-        raise mismatch(f"the stack {stack} (--stack_outputs)", deployed, region, "its training "
-                       f"role writes the job's logs only in {deployed}, and its bucket is there. "
-                       f"Run the job in {deployed} (--region {deployed}, or export "
-                       f"AWS_REGION={deployed} as docs/deploy.md does)")  # fmt: skip
+        raise mismatch(
+            f"the stack {stack} (--stack_outputs)",
+            deployed,
+            region,
+            "its training "
+            f"role writes the job's logs only in {deployed}, and its bucket is there. "
+            f"Run the job in {deployed} (--region {deployed}, or export "
+            f"AWS_REGION={deployed} as docs/deploy.md does)",
+        )
 
 
 def check_buckets(region: str, buckets: dict[str, str], client: Any) -> None:
@@ -75,7 +85,12 @@ def check_buckets(region: str, buckets: dict[str, str], client: Any) -> None:
     for bucket, flag in buckets.items():
         where = bucket_region(client, bucket)
         if where != region:
-            raise mismatch(f"s3://{bucket} ({flag})", where, region, "SageMaker reads a job's "
-                           "input only from its own region, and the job's code, output and "
-                           f"bundle go there too. Run the job in {where} (--region {where}) or "
-                           f"use a bucket in {region}")  # fmt: skip
+            raise mismatch(
+                f"s3://{bucket} ({flag})",
+                where,
+                region,
+                "SageMaker reads a job's "
+                "input only from its own region, and the job's code, output and "
+                f"bundle go there too. Run the job in {where} (--region {where}) or "
+                f"use a bucket in {region}",
+            )

@@ -13,7 +13,7 @@ import re
 import tomllib
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # The file the job installs, at the top of sourcedir.tar.gz. Not requirements.txt: the image's
 # training toolkit runs `pip install -r requirements.txt` by itself before the entry point,
 # without the constraint, free to replace the image's torch.

@@ -1,6 +1,6 @@
 """The flags of `python -m training launch`, and where the job runs: the role, the bucket, the
 region, the name, resolved from the flags and the stack's outputs and checked before anything is
-uploaded or created (training/launch.py does the rest)."""
+uploaded or created (training/sagemaker/launch.py does the rest)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from pathlib import Path
 from contract.storage import is_s3, parse_s3_uri
 from training.args import ArgumentError, DataArguments, JobArguments, ModelArguments
 from training.args import parse as parse_training
-from training.job_image import dlc_uri, image_refusal
-from training.launch_region import check_image_and_stack, stack_region
+from training.sagemaker.image import dlc_uri, image_refusal
+from training.sagemaker.region import check_image_and_stack, stack_region
 
-log = logging.getLogger("training.launch")
+log = logging.getLogger("training.sagemaker.launch")
 
 GPU_FAMILIES = {"p3", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "g4dn", "g5", "g6", "g6e"}
 _ROLE_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")

@@ -1,5 +1,5 @@
-"""Follows a SageMaker training job to its end: status changes and its CloudWatch log lines,
-then exit code 0 when it completed, 1 (with SageMaker's failure reason) when it did not."""
+"""Follows a SageMaker training job to its end: status changes and its CloudWatch log lines, then
+JobFailedError (exit 1, with SageMaker's failure reason) when it did not complete."""
 
 from __future__ import annotations
 
@@ -8,9 +8,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-log = logging.getLogger("training.launch")
+from contract.exit_codes import CommandExit
+
+log = logging.getLogger("training.sagemaker.launch")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+class JobFailedError(CommandExit):
+    """The training job failed or was stopped; the message has SageMaker's reason."""
 
 
 def sagemaker_client(region: str) -> Any:
@@ -68,8 +74,8 @@ class LogTail:
 
 def follow(
     region: str, job_name: str, poll_seconds: float, sleep: Callable[[float], None] = time.sleep
-) -> int:
-    """Follows the job until it ends: 0 when it completed, 1 when it failed or was stopped."""
+) -> None:
+    """Follows the job until it ends; raises JobFailedError when it failed or was stopped."""
     import boto3
 
     sagemaker = sagemaker_client(region)
@@ -88,11 +94,6 @@ def follow(
         sleep(poll_seconds)
     if status == "Completed":
         log.info("training job %s completed", job_name)
-        return 0
-    log.error(
-        "training job %s %s: %s",
-        job_name,
-        status.lower(),
-        job.get("FailureReason", "SageMaker gave no reason"),
-    )
-    return 1
+        return
+    reason = job.get("FailureReason", "SageMaker gave no reason")
+    raise JobFailedError(f"training job {job_name} {status.lower()}: {reason}")

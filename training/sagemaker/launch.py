@@ -19,28 +19,34 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from contract.s3_errors import explain
+from contract.exit_codes import ExitCode, help_text
+from contract.s3_errors import aws_errors, explain
 from contract.storage import StorageError, check_writable, parse_s3_uri, s3_client
 from training.args import ArgumentError
-from training.job_image import JOB_REQUIREMENTS, REPO, job_requirements
-from training.job_status import follow, sagemaker_client
-from training.launch_args import (
+from training.sagemaker.args import (
     LaunchArguments,
     Target,
     check_training_flags,
     parse,
     resolve_target,
 )
-from training.launch_region import check_buckets
+from training.sagemaker.image import JOB_REQUIREMENTS, REPO, job_requirements
+from training.sagemaker.region import check_buckets
+from training.sagemaker.status import JobFailedError, follow, sagemaker_client
 
 log = logging.getLogger(__name__)
+HELP = (
+    (__doc__ or "")
+    + "\n"
+    + help_text(ExitCode.OK, ExitCode.FAILED, ExitCode.BAD_INPUT, ExitCode.INTERRUPTED)
+)
 
 ENTRY_POINT = "sagemaker_entry.py"
 # The IAM actions launch and --wait call, as docs/gpu-training.md lists them for the person who
 # launches (tests/training/test_launch_permissions.py checks them against the boto3 calls of
 # launch and --wait, and runs both under IAM with exactly these).
 LAUNCH_ACTIONS = (
-    "s3:GetBucketLocation",  # one region: the buckets' (training/launch_region.py)
+    "s3:GetBucketLocation",  # one region: the buckets' (training/sagemaker/region.py)
     "s3:PutObject",  # the write probe, the code upload
     "s3:DeleteObject",  # the write probe; the code again when SageMaker refuses the job
     "sagemaker:DescribeTrainingJob",  # is the job name free?
@@ -63,7 +69,7 @@ class LaunchError(Exception):
 
 def package_source(dest: Path) -> Path:
     """sourcedir.tar.gz: contract/, training/, the entry point and the job's requirements at the
-    top (training/job_image.py)."""
+    top (training/sagemaker/image.py)."""
     try:
         body = job_requirements().encode()
     except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
@@ -72,7 +78,7 @@ def package_source(dest: Path) -> Path:
         for package in ("contract", "training"):
             for path in sorted((REPO / package).rglob("*.py")):
                 tar.add(path, arcname=path.relative_to(REPO).as_posix())
-        tar.add(REPO / "training" / ENTRY_POINT, arcname=ENTRY_POINT)
+        tar.add(REPO / "training" / "sagemaker" / "entry.py", arcname=ENTRY_POINT)
         info = tarfile.TarInfo(JOB_REQUIREMENTS)
         info.size, info.mtime, info.mode = len(body), int(time.time()), 0o644
         with tempfile.TemporaryFile() as fh:
@@ -184,41 +190,43 @@ def launch(launch_args: LaunchArguments, hyperparameters: dict[str, str]) -> Tar
 
 
 def launch_command(argv: list[str]) -> int:
-    """0 when the job was created (and, with --wait, completed); 1 when it failed; 2 when
-    nothing was launched, or following it stopped (the message names the fix)."""
-    from boto3.exceptions import Boto3Error
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    aws_errors = (BotoCoreError, ClientError, Boto3Error)
+    """Created (and, with --wait, completed): OK; the job failed: FAILED; nothing was launched,
+    or following it stopped: BAD_INPUT (the message names the fix)."""
     try:
-        launch_args, hyperparameters = parse(argv, description=__doc__)
+        launch_args, hyperparameters = parse(argv, description=HELP)
         target = launch(launch_args, hyperparameters)
     except (ArgumentError, StorageError) as exc:
         log.error("%s", exc)
-        return 2
+        return ExitCode.BAD_INPUT
     except LaunchError as exc:
         log.error("launch failed: %s", exc)
-        return 2
-    except aws_errors as exc:  # no credentials, no endpoint, a denied upload, ...
-        log.error("launch failed: %s. %s", exc,
-                  explain(exc, permissions=LAUNCH_PERMISSIONS, what="the training image"))  # fmt: skip
-        return 2
+        return ExitCode.BAD_INPUT
+    except aws_errors() as exc:  # no credentials, no endpoint, a denied upload, ...
+        why = explain(exc, permissions=LAUNCH_PERMISSIONS, what="the training image")
+        log.error("launch failed: %s. %s", exc, why)
+        return ExitCode.BAD_INPUT
     if not launch_args.wait:
         log.info(
             "follow it with: aws sagemaker describe-training-job --training-job-name %s",
             target.job_name,
         )
-        return 0
+        return ExitCode.OK
     try:
-        return follow(target.region, target.job_name, launch_args.poll_seconds)
+        follow(target.region, target.job_name, launch_args.poll_seconds)
+    except JobFailedError as exc:
+        log.error("%s", exc)
+        return ExitCode.FAILED
     except KeyboardInterrupt:
         log.warning("stopped following; training job %s keeps running", target.job_name)
-        return 130
-    except aws_errors as exc:
+        return ExitCode.INTERRUPTED
+    except aws_errors() as exc:
         log.error(
             "stopped following training job %s, which keeps running: %s. %s Then follow it "
             "with: aws sagemaker describe-training-job --training-job-name %s",
-            target.job_name, exc, explain(exc, permissions=FOLLOW_PERMISSIONS, what="the job"),
             target.job_name,
-        )  # fmt: skip
-        return 2
+            exc,
+            explain(exc, permissions=FOLLOW_PERMISSIONS, what="the job"),
+            target.job_name,
+        )
+        return ExitCode.BAD_INPUT
+    return ExitCode.OK

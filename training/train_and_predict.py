@@ -100,8 +100,9 @@ def train_and_predict(
     args = training_arguments(job, str(work), save=save)
     plan = None
     if job.time_budget_minutes is not None:
-        plan, keep = budget_training(job, job.time_budget_minutes, model, encoder, datasets,
-                                     splits, started, args)  # fmt: skip
+        plan, keep = budget_training(
+            job, job.time_budget_minutes, model, encoder, datasets, splits, started, args
+        )
         datasets["train"] = datasets["train"].select(keep)
         splits = replace(splits, train=splits.train.iloc[keep].reset_index(drop=True))
     elif not job.resume:  # a resumed run's remaining steps are in its checkpoint
@@ -143,14 +144,22 @@ def eval_tokens(
     )
 
 
-def _speed(job: JobArguments, model: Any, encoder: TextEncoder, pool: Any, args: Any,
-           quick: bool) -> Any:  # fmt: skip
+def _speed(
+    job: JobArguments, model: Any, encoder: TextEncoder, pool: Any, args: Any, quick: bool
+) -> Any:
     from training.budget import measure_speed
     from training.finetune import Collator
 
-    return measure_speed(model, Collator(encoder, model), pool, job.per_device_train_batch_size,
-                         job.learning_rate, device=args.device, bf16=args.bf16,
-                         quick=quick)  # fmt: skip
+    return measure_speed(
+        model,
+        Collator(encoder, model),
+        pool,
+        job.per_device_train_batch_size,
+        job.learning_rate,
+        device=args.device,
+        bf16=args.bf16,
+        quick=quick,
+    )
 
 
 def estimate_training(
@@ -218,16 +227,22 @@ def budget_training(
         batch_size=job.per_device_train_batch_size,
         epochs=job.num_train_epochs,
     )
-    log.info("plan: %s (speed measured in %.0f s)", plan.describe(), speed.calibration_seconds)
+    log.info("plan: %s (speed measured in %.0f s)", plan.describe(), speed.probe_seconds)
     if not plan.fits:
         log.warning(
             "the %g min budget leaves too little for training on this machine now (measured "
             "%.1f reviews/s); training the minimum of %d reviews, which will overrun it. Raise "
             "--time_budget_minutes or lower --max_length.",
-            job.time_budget_minutes, plan.reviews_per_second, plan.train_samples,
-        )  # fmt: skip
+            job.time_budget_minutes,
+            plan.reviews_per_second,
+            plan.train_samples,
+        )
     if plan.train_samples >= len(pool):
         return plan, list(range(len(pool)))
-    keep, _ = train_test_split(np.arange(len(pool)), train_size=plan.train_samples,
-                               stratify=splits.train["label"], random_state=job.seed)  # fmt: skip
+    keep, _ = train_test_split(
+        np.arange(len(pool)),
+        train_size=plan.train_samples,
+        stratify=splits.train["label"],
+        random_state=job.seed,
+    )
     return plan, sorted(keep.tolist())
