@@ -19,8 +19,14 @@ from tests.docs.commands import argv, commands
 SERVICES = {"s3api": "s3", "deploy": "codedeploy"}
 GLOBAL = {"--query", "--output", "--region", "--profile", "--endpoint-url", "--no-cli-pager"}
 S3_COMMANDS = {"cp", "ls", "sync", "mv", "rm", "mb", "rb"}
-LOGS_TAIL = {"--since", "--follow", "--format", "--filter-pattern", "--log-stream-names",
-             "--log-stream-name-prefix"}  # fmt: skip
+LOGS_TAIL = {
+    "--since",
+    "--follow",
+    "--format",
+    "--filter-pattern",
+    "--log-stream-names",
+    "--log-stream-name-prefix",
+}
 LOGS_TAIL_FORMATS = {"detailed", "short", "json"}
 SESSION = botocore.session.get_session()
 
@@ -49,8 +55,14 @@ def flags(words: list[str]) -> dict[str, str | None]:
 
 def test_the_docs_give_the_commands_this_test_reads() -> None:
     seen = {" ".join(words[1:3]) for _, words in AWS_LINES}
-    assert {"sts get-caller-identity", "s3api copy-object", "deploy stop-deployment",
-            "logs tail", "ecr describe-images", "apigateway get-api-key"} <= seen  # fmt: skip
+    assert {
+        "sts get-caller-identity",
+        "s3api copy-object",
+        "deploy stop-deployment",
+        "logs tail",
+        "ecr describe-images",
+        "apigateway get-api-key",
+    } <= seen
 
 
 @pytest.mark.parametrize(("doc", "words"), AWS_LINES, ids=[" ".join(w[:3]) for _, w in AWS_LINES])

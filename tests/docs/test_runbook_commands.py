@@ -20,30 +20,62 @@ PLACEHOLDERS = ("...", "…", "[flags]", "<")  # table rows and prose, not runna
 
 
 def runnable(program: str) -> list[tuple[str, list[str]]]:
-    return [(doc, argv(line)) for doc, line in commands(program)
-            if not any(p in line for p in PLACEHOLDERS)]  # fmt: skip
+    return [
+        (doc, argv(line))
+        for doc, line in commands(program)
+        if not any(p in line for p in PLACEHOLDERS)
+    ]
 
 
 def make_dry_run(*args: str) -> str:
-    done = subprocess.run(["make", "-n", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    done = subprocess.run(
+        ["make", "-n", *args], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
 def test_every_make_target_the_docs_name_exists() -> None:
     targets = {t for _, words in runnable("make") for t in words[1:] if "=" not in t}
-    assert {"bootstrap", "synth", "deploy", "deploy-check", "deploy-role", "outputs",
-            "destroy", "setup", "node_modules"} <= targets  # fmt: skip
+    assert {
+        "bootstrap",
+        "synth",
+        "deploy",
+        "deploy-check",
+        "deploy-role",
+        "outputs",
+        "destroy",
+        "setup",
+        "node_modules",
+    } <= targets
     assert not [t for t in targets if not make_dry_run(t).strip() and t != "node_modules"]
 
 
-@pytest.mark.parametrize(("target", "variable", "shown"), [
-    ("deploy", 'DEPLOY_ARGS=--allow-change authMode', "-m infra.deploy --allow-change authMode"),
-    ("deploy-check", "DEPLOY_ARGS=--allow-change authMode", "infra.deploy --check --allow-change"),
-    ("synth", "CDK_ARGS=-c architecture=arm64", "cdk synth --no-notices --quiet -c architecture"),
-    ("cdk-diff", "CDK_ARGS=-c architecture=arm64", "cdk diff --no-notices -c architecture=arm64"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("target", "variable", "shown"),
+    [
+        (
+            "deploy",
+            "DEPLOY_ARGS=--allow-change authMode",
+            "-m infra.deploy --allow-change authMode",
+        ),
+        (
+            "deploy-check",
+            "DEPLOY_ARGS=--allow-change authMode",
+            "infra.deploy --check --allow-change",
+        ),
+        (
+            "synth",
+            "CDK_ARGS=-c architecture=arm64",
+            "cdk synth --no-notices --quiet -c architecture",
+        ),
+        (
+            "cdk-diff",
+            "CDK_ARGS=-c architecture=arm64",
+            "cdk diff --no-notices -c architecture=arm64",
+        ),
+    ],
+)
 def test_the_documented_variables_reach_the_command(target: str, variable: str, shown: str):
     assert shown in make_dry_run(target, variable)
 
@@ -68,12 +100,16 @@ def test_every_infra_release_line_parses() -> None:
 
 
 def test_every_training_line_parses_as_the_job_will() -> None:
-    from training.args import parse
-    from training.launch_args import check_training_flags
-    from training.launch_args import parse as parse_launch
+    from training.sagemaker.args import check_training_flags
+    from training.sagemaker.args import parse as parse_launch
 
-    lines = [(doc, words) for doc, words in runnable("python -m training") + runnable("torchrun")
-             if "training" in words and "--help" not in words and words[-1] != "launch"]  # fmt: skip
+    from training.args import parse
+
+    lines = [
+        (doc, words)
+        for doc, words in runnable("python -m training") + runnable("torchrun")
+        if "training" in words and "--help" not in words and words[-1] != "launch"
+    ]
     assert len(lines) >= 4
     for _, words in lines:
         rest = words[words.index("training") + 1 :]
@@ -86,7 +122,7 @@ def test_every_training_line_parses_as_the_job_will() -> None:
 
 
 def test_step_1_lists_exactly_the_launch_flags() -> None:
-    from training.launch_args import LaunchArguments
+    from training.sagemaker.args import LaunchArguments
 
     doc = DOCS[1].read_text()
     step = doc[doc.index("1. Checks the flags.") : doc.index("**Every other flag")]
@@ -97,7 +133,7 @@ def test_step_1_lists_exactly_the_launch_flags() -> None:
 def test_a_multi_gpu_instance_runs_torchrun_over_all_its_gpus() -> None:
     """gpu-training.md, step 5: SageMaker's SM_NUM_GPUS decides between one process and
     torchrun over every GPU (the run itself is tests/training/test_distributed.py)."""
-    from training.sagemaker_entry import command
+    from training.sagemaker.entry import command
 
     assert command(["--max_steps", "5"], 1)[1:] == ["-m", "training", "--max_steps", "5"]
     four = command(["--max_steps", "5"], 4)[1:]

@@ -28,16 +28,21 @@ def test_every_output_the_docs_read_with_jq_is_in_the_outputs_table() -> None:
     assert read - _outputs_table() == set()
 
 
-@pytest.mark.parametrize("etag", ['"9b2cf535f27731c974343645a3985328"',
-                                  '"d41d8cd98f00b204e9800998ecf8427e-12"'])  # fmt: skip
+@pytest.mark.parametrize(
+    "etag", ['"9b2cf535f27731c974343645a3985328"', '"d41d8cd98f00b204e9800998ecf8427e-12"']
+)
 def test_the_etag_pipeline_finds_the_batch_job(etag: str) -> None:
     """The head-object line's `| tr ... | cut ...`, run by the shell on the CLI's text output (the
     ETag in quotes; a multipart one ends in -<parts>), names the prefix the function writes to."""
     doc = DOCS[0].read_text()
     pipeline = re.search(r"--output text (\| tr .*?)\)", doc.replace("\\\n", " "), flags=re.S)
     assert pipeline
-    done = subprocess.run(["bash", "-c", f"echo '{etag}' {pipeline.group(1)}"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        ["bash", "-c", f"echo '{etag}' {pipeline.group(1)}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     summary = re.search(r"s3://\$BUCKET/(batch/out/reviews-\$ETAG/)_summary\.json", doc)
     assert summary
     documented = summary.group(1).replace("$ETAG", done.stdout.strip())
