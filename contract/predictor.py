@@ -4,7 +4,7 @@ the training job's parity gate checks, so the gate measures what users get. Torc
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +58,30 @@ def combine_windows(logits: np.ndarray, rule: str) -> np.ndarray:
     if rule == "max":
         return logits[int(softmax(logits).max(axis=-1).argmax())]
     raise ValueError(f"combine rule must be one of {COMBINES}, got {rule!r}")
+
+
+def length_batches(
+    lengths: Sequence[int],
+    max_batch_tokens: int = MAX_BATCH_TOKENS,
+    max_batch_size: int = 64,
+) -> Iterator[list[int]]:
+    """Indices of sequences in the batches they run in: sorted by length, each batch at most
+    `max_batch_tokens` padded tokens, so short texts share a run and a long review runs alone.
+    int8 dynamic quantization scales activations per batch, so the same batches give the same
+    scores: whatever must match a prediction runs its windows through this."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    start = 0
+    while start < len(order):
+        end = start + 1
+        # Sorted ascending, so the last member sets the padded width of the batch.
+        while (
+            end < len(order)
+            and end - start < max_batch_size
+            and (end - start + 1) * lengths[order[end]] <= max_batch_tokens
+        ):
+            end += 1
+        yield order[start:end]
+        start = end
 
 
 @dataclass(frozen=True)
@@ -134,23 +158,13 @@ class OnnxClassifier:
         `max_batch_tokens` padded tokens: short texts share a run, a long review runs alone."""
         seqs = [e.ids if isinstance(e, Encoded) else e for e in encoded]
         out = np.zeros((len(seqs), len(self.labels)), dtype=np.float32)
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-        start = 0
-        while start < len(order):
-            end = start + 1
-            # Sorted ascending, so the last member sets the padded width of the batch.
-            while (
-                end < len(order)
-                and end - start < max_batch_size
-                and (end - start + 1) * len(seqs[order[end]]) <= max_batch_tokens
-            ):
-                end += 1  # fmt: skip
-            idx = order[start:end]
-            feed = self.encoder.pad([seqs[i] for i in idx])
-            feed = {k: v for k, v in feed.items() if k in self.input_names}
-            out[idx] = self.session.run(["logits"], feed)[0]
-            start = end
+        for idx in length_batches([len(s) for s in seqs], max_batch_tokens, max_batch_size):
+            out[idx] = self.session.run(["logits"], self.feed([seqs[i] for i in idx]))[0]
         return out
+
+    def feed(self, seqs: Sequence[list[int]]) -> dict[str, np.ndarray]:
+        """The session's inputs for one batch of id sequences, padded to the longest."""
+        return {k: v for k, v in self.encoder.pad(seqs).items() if k in self.input_names}
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         return softmax(logits / self.temperature)
@@ -158,9 +172,14 @@ class OnnxClassifier:
     def run_readings(self, readings: Sequence[Reading], combine: str | None = None) -> np.ndarray:
         """Logits [n, labels] of already-read texts: every window of every text goes through
         the session in one call (batched by length), then each text's windows are combined."""
-        combine = combine or self.combine
         windows = [w for r in readings for w in r.windows]
-        flat = self.logits(windows)
+        return self.combine_readings(readings, self.logits(windows), combine)
+
+    def combine_readings(
+        self, readings: Sequence[Reading], flat: np.ndarray, combine: str | None = None
+    ) -> np.ndarray:
+        """Logits [n, labels] of texts from the logits of all their windows, in order."""
+        combine = combine or self.combine
         out = np.zeros((len(readings), len(self.labels)), dtype=np.float32)
         at = 0
         for row, reading in enumerate(readings):
