@@ -1,0 +1,132 @@
+"""The page at GET / and the API docs in a real browser: Debian's headless Chromium, over HTTP
+from uvicorn, behind a stage prefix (/prod/) as API Gateway serves them, with no network beyond
+this machine. Skipped loudly where no browser can be installed; under CI=true that fails."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from function.config import Settings
+from function.main import create_app
+from tests.browser.browser import STAGE, analyse, behind_stage, chromium, missing
+from tests.function.conftest import serve
+from tests.skips import skip_or_fail
+
+XSS = (
+    '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script> '
+    "Dreadful, boring and far too long."
+)
+REVIEWS = [
+    "A warm, funny and clever film: the cast is superb and I loved every minute.",
+    XSS,
+    "The first hour is a delight, sharp and gorgeous. Then it falls apart into a dull, "
+    "lazy mess, badly edited and far too long; the ending insults everyone who stayed.",
+]
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    reason = missing()
+    if reason:
+        skip_or_fail(reason)
+    with chromium() as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def base_url(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    settings = Settings(model_uri=str(tiny_bundle), model_cache_dir=tmp_path_factory.mktemp("c"))
+    with serve(behind_stage(create_app(settings))) as url:
+        yield url
+
+
+def console_errors(driver: Any) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_reviews_get_labels_and_highlighted_evidence(driver: Any, base_url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    cards = analyse(driver, f"{base_url}{STAGE}/", REVIEWS, strategy="chunks")
+    assert len(cards) == 3
+    for card, review in zip(cards, REVIEWS, strict=True):
+        label = card.find_element(By.CSS_SELECTOR, ".label").text.lower()
+        assert label in {"negative", "positive"}
+        assert card.find_element(By.CSS_SELECTOR, ".score").text.endswith("%")
+        text = card.find_element(By.CSS_SELECTOR, ".review").get_attribute("textContent")
+        assert text == review  # the whole review, as typed
+        marks = card.find_elements(By.CSS_SELECTOR, "mark.ev")
+        assert marks and all(m.text and m.text in review for m in marks)
+        for mark in marks:  # a second cue beside colour: weight and underline style
+            cue = driver.execute_script(
+                "const s = getComputedStyle(arguments[0]);"
+                "return [s.fontWeight, s.fontStyle, s.textDecorationLine, s.textDecorationStyle]",
+                mark,
+            )
+            toward = "toward" in mark.get_attribute("class")
+            assert cue[2] == "underline"
+            assert (
+                (cue[0], cue[3]) == ("700", "solid")
+                if toward
+                else (cue[1], cue[3]) == ("italic", "dotted")
+            )
+    windows = cards[2].find_elements(By.CSS_SELECTOR, "ol.windows li")
+    assert len(windows) > 1 and all("characters" in w.text for w in windows)
+    assert not console_errors(driver)
+
+
+def test_a_review_holding_markup_stays_text(driver: Any, base_url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    (card,) = analyse(driver, f"{base_url}{STAGE}/", [XSS])
+    assert driver.execute_script("return window.pwned") is None
+    assert not driver.find_elements(By.CSS_SELECTOR, "#results img, #results script")
+    assert card.find_element(By.CSS_SELECTOR, ".review").get_attribute("textContent") == XSS
+
+
+def test_the_page_sends_what_an_api_key_deployment_needs(driver: Any, base_url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    # No API Gateway here to refuse a missing key; the page sends the key it is given, and
+    # the function itself ignores the header.
+    driver.get(f"{base_url}/")  # at the root too, as a local run serves it
+    driver.find_element(By.ID, "api-key").send_keys("secret-key")
+    cards = analyse_keeping_key(driver, REVIEWS[:1])
+    assert len(cards) == 1
+
+
+def analyse_keeping_key(driver: Any, reviews: list[str]) -> list[Any]:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.find_element(By.ID, "reviews").send_keys("\n---\n".join(reviews))
+    driver.execute_script(
+        "window.sentKeys = [];"
+        "const original = window.fetch;"
+        "window.fetch = (url, init) => { window.sentKeys.push(init.headers['x-api-key']);"
+        " return original(url, init); };"
+    )
+    driver.find_element(By.ID, "analyse").click()
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results .card"))
+    assert driver.execute_script("return window.sentKeys") == ["secret-key"]
+    return driver.find_elements(By.CSS_SELECTOR, "#results .card")
+
+
+@pytest.mark.parametrize(
+    ("path", "ready"),
+    [
+        ("docs", "return document.querySelectorAll('.swagger-ui .opblock').length"),
+        ("redoc", "return document.querySelectorAll('[data-section-id]').length"),
+    ],
+)
+def test_the_api_docs_render_offline(driver: Any, base_url: str, path: str, ready: str) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{base_url}{STAGE}/{path}")
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script(ready) >= 5)
+    assert "Sentiment API" in driver.find_element("tag name", "body").text
+    assert not console_errors(driver), console_errors(driver)
