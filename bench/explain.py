@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import tempfile
 import time
@@ -158,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         "--shap_evals", type=int, default=500, help="shap's max_evals a review (0: no shap)"
     )
     parser.add_argument(
+        "--shap_reviews",
+        type=int,
+        default=200,
+        help="shap costs max_evals passes a review: measure it on the first this many",
+    )
+    parser.add_argument(
         "--occlusion_reviews",
         type=int,
         default=200,
@@ -166,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=30, help="timed runs of the median review")
     parser.add_argument(
         "--candidates",
-        default="2/1,3/1,4/2",
+        default="2/1,2/2",
         help="other passage shapes measured beside the served one, as words/stride",
     )
     parser.add_argument(
@@ -179,9 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     if args.smoke:
-        args.reviews, args.shap_evals, args.occlusion_reviews, args.repeats = 3, 40, 3, 2
+        args.reviews, args.shap_evals, args.repeats = 3, 40, 2
+        args.occlusion_reviews = args.shap_reviews = 3
         args.candidates = "2/1"
-    load_before = list(np.round(np.array(__import__("os").getloadavg()), 2))
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp:
         bundle, manifest, reexported = open_bundle(args.model_uri, Path(tmp), args.reexport)
         classifier = OnnxClassifier.from_bundle(bundle, manifest)
@@ -200,14 +208,15 @@ def main(argv: list[str] | None = None) -> int:
         split = ff.split(classifier)
         if split is not None:
             methods["split"] = split
-        results = measure_methods(classifier, texts, methods, {"occlusion": args.occlusion_reviews})
+        limits = {"occlusion": args.occlusion_reviews, "shap": args.shap_reviews}
+        results = measure_methods(classifier, texts, methods, limits)
         served = served_ratio(bundle, args.repeats)
         plain_path = plain_vs_pruned(bundle, manifest, args.repeats)
     report = {
         "machine": machine(),
         "commit": git_commit(),
         "load_avg_before": load_before,
-        "load_avg_after": list(np.round(np.array(__import__("os").getloadavg()), 2)),
+        "load_avg_after": [round(x, 2) for x in os.getloadavg()],
         "bundle": {
             "run_id": manifest.run_id,
             "precision": manifest.precision,

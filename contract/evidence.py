@@ -108,12 +108,11 @@ class Explainer:
         self.classifier = classifier
         self.passage_words = passage_words
         self.stride = stride
+        # Named in every explained answer; README ("Evidence") says what it means.
         self.method = (
-            f"each word read alone by the model ({passage_words} word(s) a passage, every "
-            f"{stride}): the mean logit margin of the passages that hold it"
+            "words read alone"
             if passage_words == stride == 1
-            else f"passages of {passage_words} words every {stride}, each read alone by the "
-            "model: a word weighs the mean logit margin of the passages that hold it"
+            else f"passages of {passage_words} words every {stride}, read alone"
         )
 
     def passes(self, readings: Sequence[Reading]) -> float:

@@ -114,7 +114,7 @@ def main() -> int:
     with serve(behind_stage(app)) as url, chromium() as driver:
         analyse(driver, f"{url}{STAGE}/", reviews)
         driver.set_window_size(
-            1200, driver.execute_script("return document.body.scrollHeight") + 40
+            1200, driver.execute_script("return document.body.scrollHeight") + 200
         )
         args.output.parent.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(args.output))
