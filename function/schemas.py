@@ -166,9 +166,10 @@ class CharRange(BaseModel):
 class EvidenceSpan(CharRange):
     text: str = Field(description="The text's own characters in [start, end).")
     weight: float = Field(
-        description="How far these words move the prediction: positive toward its label, "
-        "negative against it. The unit is the logit margin (the label's logit minus the mean "
-        "of the others) of the short passage the words were read in (README, 'Evidence')."
+        description="Which way and how hard these words push: positive toward the predicted "
+        "label, negative against it. The model's logit margin for that label (its logit minus "
+        "the mean of the others) when it reads the words alone; a phrase's is its words' mean "
+        "(README, 'Evidence')."
     )
 
 

@@ -103,12 +103,13 @@ def main() -> int:
     parser.add_argument("--model_uri", required=True)
     parser.add_argument("--output", type=Path, default=Path("docs/page.png"))
     args = parser.parse_args()
+    # Real IMDB reviews: a short one, and one longer than the window (its middle unread).
+    from bench.reviews import imdb_reviews
+
+    pool = [text for text, _ in imdb_reviews(400, seed=23)]
     reviews = [
-        "I went in expecting a dull costume drama and came out moved. The performances are "
-        "superb, the score is gorgeous, and the final scene is one of the best I have seen "
-        "in years. A little slow in the middle, but worth every minute.",
-        "What a waste of a great cast. The plot is predictable, the dialogue is painfully "
-        "bad, and the jokes fall flat. I kept checking my watch.",
+        next(t for t in pool if 350 < len(t) < 600),
+        next(t for t in pool if 1700 < len(t) < 2200),
     ]
     app = create_app(Settings(model_uri=args.model_uri, log_level="WARNING"))
     with serve(behind_stage(app)) as url, chromium() as driver:

@@ -27,6 +27,7 @@ from function.image.assemble import AssembleError, bake_bundle
 from tests.events import EVENTS, api_response, check_event
 from tests.skips import skip_or_fail
 
+REPO = Path(__file__).resolve().parents[2]
 AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
@@ -124,6 +125,18 @@ def test_malformed_body_is_a_4xx_with_a_message(emulator: Emulator) -> None:
     assert status == 200
     assert 400 <= payload["statusCode"] < 500
     assert response_body(payload)["error"]
+
+
+@pytest.mark.parametrize("asset", ["vendor/swagger-ui-bundle.js", "vendor/redoc.standalone.js"])
+def test_the_docs_assets_are_in_the_task_root(emulator: Emulator, asset: str) -> None:
+    """The largest files /docs and /redoc load: assembled into the image, answered as text
+    (API Gateway passes it without binary media types), inside Lambda's 6 MB response."""
+    request = event("apigw-v1-page.json", path=f"/static/{asset}")
+    status, payload = emulator.invoke(request)
+    assert status == 200 and payload["statusCode"] == 200, payload.get("body", "")[:300]
+    assert not payload.get("isBase64Encoded")
+    assert headers_of(payload)["content-type"].startswith("text/javascript")
+    assert payload["body"].encode() == (REPO / "function" / "static" / asset).read_bytes()
 
 
 def test_unknown_route_is_404(emulator: Emulator) -> None:
