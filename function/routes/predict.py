@@ -61,7 +61,8 @@ def predict(
 ) -> PredictResponse:
     texts = body.texts
     check_limits(texts, settings)
-    top_k = explain_top_k(body.explain_top_k, settings) if body.explain else None
+    top_k = explain_top_k(body.explain_top_k, settings)  # bounded even when not explaining
+    top_k = top_k if body.explain else None
     output = run_timed(predictor, texts, request, response, settings, body.strategy, top_k)
     labels = predictor.labels
     confident = settings.confidence_floor if body.min_confidence is None else body.min_confidence

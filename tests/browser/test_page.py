@@ -23,9 +23,15 @@ XSS = (
 REVIEWS = [
     "A warm, funny and clever film: the cast is superb and I loved every minute.",
     XSS,
-    "The first hour is a delight, sharp and gorgeous. Then it falls apart into a dull, "
-    "lazy mess, badly edited and far too long; the ending insults everyone who stayed.",
+    # Longer than the tiny model's 46-token window: read as chunks, it has several windows.
+    "The first hour is a delight: sharp dialogue, gorgeous photography and a lead who carries "
+    "every scene with ease. Then it falls apart. The second half is a dull, lazy mess, badly "
+    "edited and far too long, and the ending insults everyone who stayed. I wanted to love it "
+    "and I could not.",
 ]
+# ReDoc's sidebar links its maker's logo from a CDN; the policy blocks it, as it should, and
+# the docs render without it. Any other console error fails.
+BLOCKED_LOGO = "Loading the image 'https://cdn.redoc.ly/"
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +51,11 @@ def base_url(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def console_errors(driver: Any) -> list[str]:
-    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    return [
+        e["message"]
+        for e in driver.get_log("browser")
+        if e["level"] == "SEVERE" and BLOCKED_LOGO not in e["message"]
+    ]
 
 
 def test_reviews_get_labels_and_highlighted_evidence(driver: Any, base_url: str) -> None:

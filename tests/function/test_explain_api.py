@@ -97,6 +97,8 @@ def test_explain_top_k_is_bounded_like_the_other_limits(http: httpx.Client) -> N
     r = predict(http, text=SHORT, explain=True, explain_top_k=0)
     assert r.status_code == 422
     assert predict(http, text=SHORT, explain=True, explain_top_k=2.0).status_code == 200
+    # The document bounds the field whether or not explain is on, and so does the code.
+    assert predict(http, text=SHORT, explain=False, explain_top_k=33).status_code == 413
 
 
 def test_explained_windows_count_against_max_windows(tiny_bundle: Any, tmp_path: Any) -> None:
