@@ -62,8 +62,8 @@ def predict(
     texts = body.texts
     check_limits(texts, settings)
     top_k = explain_top_k(body.explain_top_k, settings)  # bounded even when not explaining
-    top_k = top_k if body.explain else None
-    output = run_timed(predictor, texts, request, response, settings, body.strategy, top_k)
+    explained = top_k if body.explain else None
+    output = run_timed(predictor, texts, request, response, settings, body.strategy, explained)
     labels = predictor.labels
     confident = settings.confidence_floor if body.min_confidence is None else body.min_confidence
     predictions = []
