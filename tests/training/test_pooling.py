@@ -83,5 +83,5 @@ def test_the_exported_graph_computes_the_mean_pooled_logits(mean_model, tmp_path
         expected = mean_model(**batch).logits.numpy()
     for graph in (fp32, tmp_path / "fused.onnx"):
         session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
-        (logits,) = session.run(None, {k: v.numpy() for k, v in batch.items()})
+        (logits,) = session.run(["logits"], {k: v.numpy() for k, v in batch.items()})
         np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=1e-4)
