@@ -62,10 +62,10 @@ format: $(STAMP)
 bench: bench-training bench-serving ## every benchmark; summaries in bench/results/
 
 bench-training: $(STAMP) ## training throughput vs the naive recipe, and the quick profile
-	$(BIN)/python -m bench.training
+	$(BIN)/python -m bench.training $(ARGS)
 
-bench-serving: $(STAMP) ## ONNX serving vs the transformers pipeline
-	$(BIN)/python -m bench.serving
+bench-serving: $(STAMP) ## ONNX serving vs the transformers pipeline (each bench-*: ARGS="--smoke --output <tmp file>" runs it in seconds, recording nothing)
+	$(BIN)/python -m bench.serving $(ARGS)
 
 .PHONY: bench-explain
 bench-explain: $(STAMP) ## evidence: faithfulness and cost vs shap, occlusion, random (trains a quick bundle when MODEL_URI has none)
@@ -75,11 +75,15 @@ bench-explain: $(STAMP) ## evidence: faithfulness and cost vs shap, occlusion, r
 
 .PHONY: bench-lambda
 bench-lambda: $(STAMP) ## init and warm invokes under the Lambda runtime emulator (Python 3.12, S3 on loopback)
-	$(BIN)/python -m bench.lambda_runtime
+	$(BIN)/python -m bench.lambda_runtime $(ARGS)
 
 .PHONY: bench-batch
 bench-batch: $(STAMP) ## rows/s of one batch-scoring worker (the score step, S3 on loopback)
 	$(BIN)/python -m bench.batch $(ARGS)
+
+.PHONY: bench-monitoring
+bench-monitoring: $(STAMP) ## drift, shadow and the metrics' cost on loopback (the make-run bundle); bench/results/monitoring.json
+	$(BIN)/python -m bench.monitoring $(ARGS)
 
 bench-run: $(STAMP) ## a fresh clone's make run until /health, timed (ARGS="--runs 3"); not a test
 	$(BIN)/python -m bench.run $(ARGS)

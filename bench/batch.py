@@ -4,6 +4,7 @@ a moto S3 server on loopback; plus the plan step's parse rate. Writes bench/resu
 
     make bench-batch                         # bundle from MODEL_URI or artifacts/models
     python -m bench.batch --bundle <run dir or runs root> [--rows 2000]
+    python -m bench.batch --smoke --bundle <bundle> --output /tmp/b.json   # 8 rows; make test
 
 Without a bundle it uses bench.lambda_runtime's stand-in (trained a few steps at the quick
 profile's shape: MiniLM-L6, int8, 320 tokens, head+tail): meaningless weights, but the size and
@@ -25,12 +26,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.lambda_runtime import bundle_or_stand_in, cpu_model
+from bench.lambda_runtime import bundle_or_stand_in
+from bench.record import RESULTS as BENCH_RESULTS
+from bench.record import add_smoke_flag, check_output, write_result
 from bench.reviews import imdb_reviews
 
 log = logging.getLogger("bench.batch")
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "batch.json"
+RESULTS = BENCH_RESULTS / "batch.json"
+SMOKE_ROWS = 8
 BUCKET = "bench-batch"
 
 
@@ -86,9 +90,7 @@ def measure(bundle: Path, rows: int, endpoint: str) -> dict[str, Any]:
             "strategy": predictor.classifier.strategy,
             "precision": predictor.precision,
         },
-        "cpu": cpu_model(),
         "load_average_1m": round(os.getloadavg()[0], 2),
-        "cpus": os.cpu_count(),
     }
 
 
@@ -97,7 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bundle", type=Path, help="a run dir or a runs root (latest.json)")
     parser.add_argument("--rows", type=int, default=2000, help="rows in the file: one chunk")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    add_smoke_flag(parser)
     args = parser.parse_args(argv)
+    check_output(parser, args.output, args.smoke)
+    if args.smoke:
+        args.rows = SMOKE_ROWS
     bundle = bundle_or_stand_in(args.bundle)
     from moto.server import ThreadedMotoServer
 
@@ -110,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         result = measure(bundle, args.rows, f"http://127.0.0.1:{port}")
     finally:
         server.stop()
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    result = write_result(args.output, result | {"smoke": args.smoke})
     log.info("%s", json.dumps(result))
     return 0
 

@@ -11,10 +11,11 @@ against the manifest). Methods (bench/faithfulness.py): ours as served (contract
 the logit split of the whole window (no extra pass), leave-one-word-out occlusion, shap's
 Partition explainer (the established one), and random words. Each gets ERASER's
 comprehensiveness and sufficiency at 10 % of the window's tokens, and its time per review next
-to a plain prediction of the same review. Then the served path itself (function/predictor.py) on
+to a plain prediction of the same review. Then the served path itself (function/loader.py) on
 the median-length IMDB review: explained against plain, interleaved, as a ratio; and the plain
 path on the exported graph against the same graph without the evidence output, which is what
-the export added. Writes bench/results/explain.json with the machine, its load and the commit.
+the export added. Writes bench/results/explain.json with the machine, its load and the commit
+(bench/record.py).
 
 A bundle without the evidence output (older, or [CLS]-pooled) is measured as served, on its
 fallback; with its hf/ checkpoint, `--reexport` exports it again with the output first.
@@ -23,7 +24,6 @@ fallback; with its hf/ checkpoint, `--reexport` exports it again with the output
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import statistics
@@ -36,14 +36,15 @@ from typing import Any
 import numpy as np
 
 from bench import faithfulness as ff
-from bench.explain_setup import git_commit, held_out_reviews, machine, open_bundle, plain_vs_pruned
+from bench.explain_setup import held_out_reviews, open_bundle, plain_vs_pruned
+from bench.record import RESULTS as BENCH_RESULTS
+from bench.record import add_smoke_flag, check_output, write_result
 from bench.reviews import median_review
 from contract.evidence import Explainer
 from contract.predictor import OnnxClassifier
 
 log = logging.getLogger("bench.explain")
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "explain.json"
+RESULTS = BENCH_RESULTS / "explain.json"
 TARGETS = {
     "comprehensiveness_vs_random": 3.0,  # at least this many times random's
     "comprehensiveness_vs_established": 0.9,  # within 10 % of it, or better
@@ -111,10 +112,10 @@ def measure_methods(
 
 
 def served_ratio(bundle: Path, repeats: int) -> dict[str, Any]:
-    """The served path (function/predictor.py) on the median-length review: explained vs
+    """The served path (function/loader.py) on the median-length review: explained vs
     plain, interleaved so that both see the same machine."""
     from contract.bundle import read_manifest
-    from function.predictor import Predictor
+    from function.loader import Predictor
 
     predictor = Predictor(bundle, read_manifest(bundle), threads=None)  # type: ignore[arg-type]
     text = median_review()
@@ -195,16 +196,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="export hf/ again with the evidence output when the model lacks it",
     )
-    parser.add_argument("--smoke", action="store_true", help="3 reviews, tiny budgets: seconds")
+    add_smoke_flag(parser)  # 3 reviews, tiny budgets
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    check_output(parser, args.output, args.smoke)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     if args.smoke:
         args.reviews, args.shap_evals, args.repeats = 3, 40, 2
         args.occlusion_reviews = args.shap_reviews = 3
         args.candidates = "2/1"
     load_before = [round(x, 2) for x in os.getloadavg()]
-    commit = git_commit()  # what is measured: the tree as the run starts
     with tempfile.TemporaryDirectory() as tmp:
         bundle, manifest, reexported = open_bundle(args.model_uri, Path(tmp), args.reexport)
         classifier = OnnxClassifier.from_bundle(bundle, manifest)
@@ -228,10 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         served = served_ratio(bundle, args.repeats)
         plain_path = plain_vs_pruned(bundle, manifest, args.repeats)
     report = {
-        "machine": machine(),
-        "commit": commit,
-        "load_avg_before": load_before,
-        "load_avg_after": [round(x, 2) for x in os.getloadavg()],
+        "load_avg_before": load_before,  # the machine's (bench/record.py) is the load after
         "bundle": {
             "run_id": manifest.run_id,
             "precision": manifest.precision,
@@ -247,8 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": verdicts(results, served),
         "smoke": args.smoke,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    write_result(args.output, report)
     log.info("wrote %s", args.output)
     return 0
 

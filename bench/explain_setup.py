@@ -6,28 +6,17 @@ from __future__ import annotations
 import logging
 import shutil
 import statistics
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.reviews import median_review
-from bench.run import machine
 from contract.bundle import Manifest, read_manifest, verify_bundle, write_manifest
 from contract.evidence import TOKEN_LOGITS
 from contract.predictor import OnnxClassifier
 from contract.storage import resolve_local
 
 log = logging.getLogger("bench.explain")
-REPO = Path(__file__).resolve().parents[1]
-__all__ = ["git_commit", "held_out_reviews", "machine", "open_bundle", "plain_vs_pruned"]
-
-
-def git_commit() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout
-
-    return git("rev-parse", "HEAD").strip() + (" (dirty)" if git("status", "--porcelain") else "")
 
 
 def _outputs(path: Path) -> set[str]:

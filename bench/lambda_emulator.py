@@ -146,12 +146,18 @@ class Report:
 
 
 class Emulator:
-    """aws-lambda-rie running `python -m awslambdaric function.handler.handler` in the task root,
-    with PYTHONPATH = task root : runtime dir, and nothing else of the host's environment but
-    PATH and what `env` adds."""
+    """aws-lambda-rie running `python -m awslambdaric <handler>` (the API's by default) in the
+    task root, with PYTHONPATH = task root : runtime dir, and nothing else of the host's
+    environment but PATH and what `env` adds."""
 
     def __init__(
-        self, rie: Path, python: Path, task_root: Path, runtime: Path, env: dict[str, str]
+        self,
+        rie: Path,
+        python: Path,
+        task_root: Path,
+        runtime: Path,
+        env: dict[str, str],
+        handler: str = HANDLER,
     ) -> None:
         self.port = free_port()
         self.lines: list[str] = []
@@ -170,7 +176,7 @@ class Emulator:
         # INIT REPORT line.
         command += ["--log-level", "info"]
         self.process = subprocess.Popen(
-            [*command, str(python), "-m", "awslambdaric", HANDLER],
+            [*command, str(python), "-m", "awslambdaric", handler],
             cwd=task_root,
             env=environment,
             stdin=subprocess.DEVNULL,

@@ -4,6 +4,7 @@ Emulator, and the bundle fetched from an s3:// MODEL_URI on a moto server on loo
 
     make bench-lambda                                  # bundle from MODEL_URI or artifacts/models
     python -m bench.lambda_runtime --bundle <run dir or runs root> [--cold-starts 5 --invokes 100]
+    python -m bench.lambda_runtime --smoke --bundle <bundle> --output /tmp/l.json  # make test
 
 Init duration is the emulator's `INIT REPORT` (import of the handler module: settings, S3 fetch
 and sha256 check of the bundle, ONNX Runtime session, app); each cold start gets an empty model
@@ -42,12 +43,15 @@ from bench.lambda_emulator import (
     free_port,
     install_runtime,
 )
+from bench.record import RESULTS as BENCH_RESULTS
+from bench.record import add_smoke_flag, check_output, write_result
 from bench.reviews import median_review
 from function.image.assemble import default_arch, tree_bytes
 
 log = logging.getLogger("bench.lambda_runtime")
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "lambda.json"
+RESULTS = BENCH_RESULTS / "lambda.json"
+SMOKE = {"cold_starts": 1, "invokes": 2}
 STAND_IN = CACHE / "bench-lambda" / "models"
 BUCKET = "bench-lambda"
 STAND_IN_ARGS = [
@@ -92,9 +96,12 @@ def measure(args: argparse.Namespace, bundle: Path, work: Path) -> dict[str, Any
     from contract.storage import publish_bundle
 
     python, rie = find_python("3.12"), find_rie()
-    log.info("assembling the task root for %s with %s", default_arch(), python)
-    task_root = assemble_task_root(work / "task", python)
-    runtime = install_runtime(work / "runtime")
+    task_root, runtime = args.task_root, args.runtime_dir
+    if task_root is None:
+        log.info("assembling the task root for %s with %s", default_arch(), python)
+        task_root = assemble_task_root(work / "task", python)
+    if runtime is None:
+        runtime = install_runtime(work / "runtime")
     manifest = read_manifest(bundle)
 
     port = free_port()
@@ -181,7 +188,7 @@ def measure(args: argparse.Namespace, bundle: Path, work: Path) -> dict[str, Any
         "input": "one median-length IMDB review per API Gateway v2 /predict invocation",
         "runtime": f"aws-lambda-rie from {SAM_CLI}, {', '.join(RUNTIME_PACKAGES)}",
         # Other work on the machine inflates every figure: the load says how much there was.
-        "host": {"cpus": os.cpu_count(), "cpu": cpu_model(), "load_avg_1m": load},
+        "load_avg_1m": load,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
@@ -223,39 +230,27 @@ def model_load_ms(lines: list[str]) -> float | None:
     return None
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def write_results(path: Path, emulator: dict[str, Any]) -> None:
-    """Read-modify-write: other benches (the image build) keep their keys in the same file."""
-    data = json.loads(path.read_text()) if path.is_file() else {}
-    data["emulator"] = emulator
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bundle", type=Path, help="run dir or runs root (default MODEL_URI)")
     parser.add_argument("--cold-starts", type=int, default=5, help="fresh environments")
     parser.add_argument("--invokes", type=int, default=100, help="warm invokes on the last one")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--task-root", type=Path, help="an assembled task root to reuse "
+                        "(function/image/assemble.py; default: assemble one)")  # fmt: skip
+    parser.add_argument("--runtime-dir", type=Path, help="awslambdaric and boto3 installed for "
+                        "the image's Python, to reuse (default: install them)")  # fmt: skip
+    add_smoke_flag(parser)
     args = parser.parse_args(argv)
+    check_output(parser, args.output, args.smoke)
+    if args.smoke:
+        args.cold_starts, args.invokes = SMOKE["cold_starts"], SMOKE["invokes"]
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     bundle = bundle_or_stand_in(args.bundle)
     with tempfile.TemporaryDirectory(prefix="bench-lambda-") as tmp:
         result = measure(args, bundle, Path(tmp))
-    write_results(args.output, result)
+    result = write_result(args.output, result | {"smoke": args.smoke}, key="emulator")
     log.info(
         "init %.0f ms (median of %d), warm invoke p50 %.1f ms, p95 %.1f ms; wrote %s",
         result["init_ms"],

@@ -50,7 +50,7 @@ def long_review(encoder: TextEncoder, target: int = TARGET_TOKENS, seed: int = 7
 
 
 def measure(bundle: Path, repeats: int = REPEATS) -> dict[str, Any]:
-    from function.predictor import Predictor
+    from function.loader import Predictor
 
     load_before = os.getloadavg()[0]  # a busy neighbour slows every figure alike: say how busy
     manifest = verify_bundle(bundle, serving_only=True)
@@ -58,7 +58,7 @@ def measure(bundle: Path, repeats: int = REPEATS) -> dict[str, Any]:
     text = long_review(predictor.classifier.encoder)
     out: dict[str, Any] = {}
     for strategy in STRATEGIES:
-        for _ in range(WARMUP):
+        for _ in range(min(WARMUP, repeats)):
             predictor.run([text], strategy)
         times, output = [], None
         for _ in range(repeats):

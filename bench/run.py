@@ -7,13 +7,15 @@ precision it shipped, its held-out accuracy, its parity-gate numbers and time-bu
 how busy the machine was (load average) before and after each run: timings taken while other
 work shares the CPUs say little about this code.
 
-Not a test: one run takes the time it measures (~11 minutes on 2 vCPUs).
+Not a test: one run takes the time it measures (~11 minutes on 2 vCPUs). `make test` runs the
+harness with `--smoke --bundle <bundle> --output <tmp>`: one fresh clone serves that bundle with
+`make serve` on this checkout's .venv instead of `make run` (seconds), and the same readiness
+wait, /model read-out, shutdown and result file are exercised.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shutil
@@ -28,29 +30,15 @@ from typing import Any
 
 import httpx
 
+from bench.machine import commit as head_commit
+from bench.machine import machine_facts
+from bench.record import RESULTS, add_smoke_flag, check_output, write_result
+
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results"
 TARGETS = {"served": "every run", "wall_minutes_max": 12.0, "accuracy": 0.85}
 GATE_FIELDS = ("flips", "n", "torch_only_correct", "onnx_only_correct", "mcnemar_p", "flip_p",
                "passed")  # fmt: skip
 log = logging.getLogger("bench.run")
-
-
-def machine() -> dict[str, Any]:
-    flags: set[str] = set()
-    model = ""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags") and not flags:
-            flags = set(line.split(":", 1)[1].split())
-        elif line.startswith("model name") and not model:
-            model = line.split(":", 1)[1].strip()
-    return {
-        "cpu": model,
-        "cpus": len(os.sched_getaffinity(0)),
-        "avx2": "avx2" in flags,
-        "avx512f": "avx512f" in flags,
-        "avx512_vnni": "avx512_vnni" in flags,
-    }
 
 
 def loadavg() -> list[float]:
@@ -72,7 +60,19 @@ def wait_ready(proc: subprocess.Popen, port: int, timeout_s: float) -> bool:
     return False
 
 
-def one_run(index: int, port: int, timeout_minutes: float, keep: bool) -> dict[str, Any]:
+def make_command(port: int, smoke_bundle: Path | None) -> list[str]:
+    """`make run`; under --smoke, `make serve` of a given bundle on this process's virtualenv,
+    with its set-up stamp taken as up to date (-o): the clone's newer pyproject.toml must not
+    reinstall into a virtualenv that is not the clone's."""
+    if smoke_bundle is None:
+        return ["make", "run", f"PORT={port}"]
+    venv = Path(sys.prefix)
+    return ["make", "-o", str(venv / ".installed-run"), "serve", f"VENV={venv}",
+            f"MODEL_URI={smoke_bundle}", f"PORT={port}"]  # fmt: skip
+
+
+def one_run(index: int, port: int, timeout_minutes: float, keep: bool,
+            smoke_bundle: Path | None = None) -> dict[str, Any]:  # fmt: skip
     work = Path(tempfile.mkdtemp(prefix=f"make-run-{index}-"))
     clone = work / "clone"
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
@@ -82,7 +82,7 @@ def one_run(index: int, port: int, timeout_minutes: float, keep: bool) -> dict[s
     start_wall, start = time.time(), time.monotonic()
     with log_path.open("w") as fh:
         # Its own process group: stopping the server afterwards stops make and its children.
-        proc = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=clone, stdout=fh,
+        proc = subprocess.Popen(make_command(port, smoke_bundle), cwd=clone, stdout=fh,
                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
         served = wait_ready(proc, port, timeout_minutes * 60)
         out["wall_minutes"] = (time.monotonic() - start) / 60
@@ -131,7 +131,7 @@ def served_model(port: int) -> dict[str, Any]:
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -140,22 +140,29 @@ def main() -> int:
     parser.add_argument("--timeout-minutes", type=float, default=30.0)
     parser.add_argument("--keep", action="store_true", help="keep each clone (venv, run, log)")
     parser.add_argument("--output", type=Path, default=RESULTS / "make_run.json")
-    args = parser.parse_args()
+    parser.add_argument("--bundle", type=Path, help="with --smoke: the bundle `make serve` serves")
+    add_smoke_flag(parser)
+    args = parser.parse_args(argv)
+    check_output(parser, args.output, args.smoke)
+    if args.smoke and args.bundle is None:
+        parser.error("--smoke serves a given bundle instead of training one: pass --bundle")
+    if args.smoke:
+        args.runs, args.timeout_minutes = 1, min(args.timeout_minutes, 3.0)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                            text=True, check=True).stdout.strip()  # fmt: skip
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    if dirty:
+    commit = head_commit(REPO)
+    if commit.endswith("-dirty"):
         log.warning("uncommitted changes are not in the clone; it runs commit %s", commit[:12])
-    runs = [one_run(i, args.port, args.timeout_minutes, args.keep) for i in range(args.runs)]
+    bundle = args.bundle.resolve() if args.smoke else None
+    runs = [one_run(i, args.port, args.timeout_minutes, args.keep, bundle)
+            for i in range(args.runs)]  # fmt: skip
     walls = [r["wall_minutes"] for r in runs]
-    cpus = machine()["cpus"]
+    cpus = machine_facts()["cpus"]
     result = {
-        "what": "fresh clone -> make run (venv set-up included) -> GET /health ready",
+        "what": "fresh clone -> make run (venv set-up included) -> GET /health ready"
+        if not args.smoke
+        else "smoke: fresh clone -> make serve of a given bundle -> GET /health ready",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": commit,
-        "machine": machine(),
+        "smoke": args.smoke,
         "runs": len(runs),
         "wall_minutes": walls,
         "wall_minutes_max": max(walls),
@@ -169,8 +176,7 @@ def main() -> int:
         "targets": TARGETS,
         "details": runs,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.output, result)  # adds the machine and the commit (HEAD, the clones' one)
     for r in runs:
         sys.stdout.write(
             f"run {r['run']}: {'served' if r['served'] else 'NOT served'} after "

@@ -1,11 +1,13 @@
 """make bench-training  (python -m bench.training [--steps 24] [--max-length 512 256] [--skip-quick])
+python -m bench.training --smoke --quick-from <runs root> --output /tmp/t.json   # seconds; make test
 
 1. Training throughput, samples/s, side by side in one run on the same reviews, model and
    max_length: this job's batches (dynamic padding, length-grouped sampling) vs the naive recipe
    (every review padded to max_length, random batches).
 2. `make run`'s quick profile end to end (train + evaluate + export), wall minutes and held-out
    accuracy of the exported int8 model.
-Prints a table and writes bench/results/training.json.
+Prints a table and writes bench/results/training.json. `--quick-from` reads an existing run
+instead of training the quick profile (the smoke run reads the test suite's tiny run).
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.record import RESULTS, add_smoke_flag, check_output, write_result
+
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results"
+# --smoke: two optimizer steps on 64 reviews at 32 tokens, per side.
+SMOKE = {"steps": 2, "max_length": [32], "pool": 64}
 log = logging.getLogger("bench.training")
 
 
@@ -80,7 +85,11 @@ def quick_profile(models: Path, work: Path) -> dict:
            "--output_dir", str(work), "--overwrite", "--progress", "false"]  # fmt: skip
     start = time.perf_counter()
     subprocess.run(cmd, check=True)
-    minutes = (time.perf_counter() - start) / 60
+    return quick_summary(models, minutes=(time.perf_counter() - start) / 60)
+
+
+def quick_summary(models: Path, minutes: float | None) -> dict:
+    """What the quick profile's run recorded (the served model, the plan, the baseline)."""
     from contract.storage import resolve_local
 
     bundle = resolve_local(models)
@@ -109,7 +118,7 @@ def quick_profile(models: Path, work: Path) -> dict:
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     from training.args import DataArguments
 
     recipe_length = DataArguments().max_length
@@ -123,7 +132,14 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--pool", type=int, default=2000, help="reviews the batches are drawn from")
     parser.add_argument("--skip-quick", action="store_true", help="only the throughput part")
-    args = parser.parse_args()
+    parser.add_argument("--quick-from", type=Path,
+                        help="a runs root to read the quick-profile figures from, untrained")  # fmt: skip
+    parser.add_argument("--output", type=Path, default=RESULTS / "training.json")
+    add_smoke_flag(parser)
+    args = parser.parse_args(argv)
+    check_output(parser, args.output, args.smoke)
+    if args.smoke:
+        args.steps, args.max_length, args.pool = SMOKE["steps"], SMOKE["max_length"], SMOKE["pool"]
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -131,7 +147,8 @@ def main() -> int:
     rows = []
     # One untimed run first: the first training in a process pays one-time costs (allocator,
     # kernels, page cache) that would otherwise land on whichever side runs first.
-    throughput(naive=True, steps=2, max_length=args.max_length[0], pool=args.pool)
+    if not args.smoke:
+        throughput(naive=True, steps=2, max_length=args.max_length[0], pool=args.pool)
     for length in args.max_length:
         naive = throughput(naive=True, steps=args.steps, max_length=length, pool=args.pool)
         ours = throughput(naive=False, steps=args.steps, max_length=length, pool=args.pool)
@@ -159,23 +176,23 @@ def main() -> int:
         **first,
         "by_max_length": by_length,
     }
-    if not args.skip_quick:
+    if args.quick_from:
+        result |= quick_summary(args.quick_from, minutes=None)
+    elif not args.skip_quick:
         result |= quick_profile(REPO / "artifacts" / "models", REPO / "runs" / "bench-quick")
-        rows += [
-            ("quick profile: train+eval+export minutes", result["quick_minutes"]),
-            (
-                f"quick profile: held-out accuracy ({result['quick_precision']})",
-                result["quick_accuracy"],
-            ),
-        ]
+    result["smoke"] = args.smoke
+    if result.get("quick_minutes") is not None:
+        rows.append(("quick profile: train+eval+export minutes", result["quick_minutes"]))
+    if "quick_accuracy" in result:
+        name = f"quick profile: held-out accuracy ({result['quick_precision']})"
+        rows.append((name, result["quick_accuracy"]))
     width = max(len(r[0]) for r in rows)
     lines = [
         f"training benchmark (samples/s, batch 16, {args.steps} steps), {result['cpus']} CPUs",
         *(f"  {name:<{width}}  {value:8.3f}" for name, value in rows),
     ]
     sys.stdout.write("\n".join(lines) + "\n")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "training.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.output, result)
     return 0
 
 

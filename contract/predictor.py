@@ -1,17 +1,20 @@
-"""ONNX Runtime inference over the shared encoder: the path serving answers with, and the one
-the training job's parity gate checks, so the gate measures what users get. Torch-free."""
+"""ONNX Runtime inference over the shared encoder: `OnnxClassifier.classify` is the one path
+from texts to scores. Serving answers with it and the training job's parity gate checks it, so
+the gate measures what users get. Torch-free."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from contract.bundle import TOKENIZER_FILE, Manifest
-from contract.encoder import COMBINES, STRATEGIES, Encoded, Reading, TextEncoder
+from contract.encoder import COMBINES, STRATEGIES, Reading, TextEncoder
 
 # Padded tokens per ONNX Runtime run. Small on purpose: bigger batches were no faster on either
 # CPU kind measured and only spilled the caches and grew the memory arena (README, "Measured").
@@ -60,37 +63,17 @@ def combine_windows(logits: np.ndarray, rule: str) -> np.ndarray:
     raise ValueError(f"combine rule must be one of {COMBINES}, got {rule!r}")
 
 
-def length_batches(
-    lengths: Sequence[int],
-    max_batch_tokens: int = MAX_BATCH_TOKENS,
-    max_batch_size: int = 64,
-) -> Iterator[list[int]]:
-    """Indices of sequences in the batches they run in: sorted by length, each batch at most
-    `max_batch_tokens` padded tokens, so short texts share a run and a long review runs alone.
-    int8 dynamic quantization scales activations per batch, so the same batches give the same
-    scores: whatever must match a prediction runs its windows through this."""
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    start = 0
-    while start < len(order):
-        end = start + 1
-        # Sorted ascending, so the last member sets the padded width of the batch.
-        while (
-            end < len(order)
-            and end - start < max_batch_size
-            and (end - start + 1) * lengths[order[end]] <= max_batch_tokens
-        ):
-            end += 1
-        yield order[start:end]
-        start = end
-
-
 @dataclass(frozen=True)
 class Classified:
-    """Texts classified under a reading strategy: one row of logits per text."""
+    """Texts classified under a reading strategy: everything one pass saw, so what a request
+    reports (tokens, truncation, windows, each window's logits) needs no second pass."""
 
     logits: np.ndarray  # [n, labels], raw (windows combined, before the temperature)
     probs: np.ndarray  # [n, labels], softmax(logits / temperature)
     readings: list[Reading]  # how each text was read: its tokens and windows
+    window_logits: list[np.ndarray]  # per text, [its windows, labels], raw
+    tokenize_ms: float  # reading the texts into windows
+    inference_ms: float  # the model runs, waiting for the lock included
 
 
 class OnnxClassifier:
@@ -132,6 +115,9 @@ class OnnxClassifier:
         self.temperature = float(temperature)
         self.strategy = strategy
         self.combine = combine
+        # One run at a time: the session's threads already take every core, and concurrent
+        # runs would each want all of them and thrash.
+        self._lock = threading.Lock()
 
     @classmethod
     def from_bundle(
@@ -151,42 +137,36 @@ class OnnxClassifier:
                    threads, temperature=manifest.temperature, strategy=reading.get("strategy"),
                    combine=reading.get("combine", "mean"))  # fmt: skip
 
-    def logits(self, encoded: Sequence[Encoded | list[int]],
+    def logits(self, windows: Sequence[list[int]],
                max_batch_tokens: int = MAX_BATCH_TOKENS,
                max_batch_size: int = 64) -> np.ndarray:  # fmt: skip
-        """Logits in input order. Inputs run sorted by length, in batches of at most
-        `max_batch_tokens` padded tokens: short texts share a run, a long review runs alone."""
-        seqs = [e.ids if isinstance(e, Encoded) else e for e in encoded]
-        out = np.zeros((len(seqs), len(self.labels)), dtype=np.float32)
-        for idx in length_batches([len(s) for s in seqs], max_batch_tokens, max_batch_size):
-            out[idx] = self.session.run(["logits"], self.feed([seqs[i] for i in idx]))[0]
+        """Logits of windows (ids with special tokens) in input order. They run sorted by
+        length, in batches of at most `max_batch_tokens` padded tokens: short texts share a run,
+        a long review runs alone."""
+        out = np.zeros((len(windows), len(self.labels)), dtype=np.float32)
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+        with self._lock:
+            start = 0
+            while start < len(order):
+                end = start + 1
+                # Sorted ascending, so the last member sets the padded width of the batch.
+                while (
+                    end < len(order)
+                    and end - start < max_batch_size
+                    and (end - start + 1) * len(windows[order[end]]) <= max_batch_tokens
+                ):
+                    end += 1  # fmt: skip
+                idx = order[start:end]
+                out[idx] = self.session.run(["logits"], self.feed([windows[i] for i in idx]))[0]
+                start = end
         return out
 
-    def feed(self, seqs: Sequence[list[int]]) -> dict[str, np.ndarray]:
-        """The session's inputs for one batch of id sequences, padded to the longest."""
-        return {k: v for k, v in self.encoder.pad(seqs).items() if k in self.input_names}
+    def feed(self, windows: Sequence[list[int]]) -> dict[str, np.ndarray]:
+        """The session's inputs for one batch of windows, padded to the longest."""
+        return {k: v for k, v in self.encoder.pad(windows).items() if k in self.input_names}
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         return softmax(logits / self.temperature)
-
-    def run_readings(self, readings: Sequence[Reading], combine: str | None = None) -> np.ndarray:
-        """Logits [n, labels] of already-read texts: every window of every text goes through
-        the session in one call (batched by length), then each text's windows are combined."""
-        windows = [w for r in readings for w in r.windows]
-        return self.combine_readings(readings, self.logits(windows), combine)
-
-    def combine_readings(
-        self, readings: Sequence[Reading], flat: np.ndarray, combine: str | None = None
-    ) -> np.ndarray:
-        """Logits [n, labels] of texts from the logits of all their windows, in order."""
-        combine = combine or self.combine
-        out = np.zeros((len(readings), len(self.labels)), dtype=np.float32)
-        at = 0
-        for row, reading in enumerate(readings):
-            n = len(reading.windows)
-            out[row] = flat[at] if n == 1 else combine_windows(flat[at : at + n], combine)
-            at += n
-        return out
 
     def classify(
         self,
@@ -194,14 +174,37 @@ class OnnxClassifier:
         strategy: str | None = None,
         combine: str | None = None,
         max_windows: int | None = None,
+        *,
+        check: Callable[[list[Reading]], None] | None = None,
     ) -> Classified:
-        """Texts under `strategy` (default: the bundle's), windows combined by `combine`;
-        raises contract.encoder.WindowLimitError past `max_windows` windows in all."""
+        """Texts under `strategy` (default: the bundle's), windows combined by `combine`
+        (default: the bundle's). Every window of every text goes through the session in one
+        call, batched by length. Raises contract.encoder.WindowLimitError, before any model
+        work, past `max_windows` windows in all; `check` sees the readings then too, and
+        refuses by raising (an explained request's bound on its extra passes)."""
+        start = time.perf_counter()
         readings = self.encoder.read_batch(texts, strategy or self.strategy, max_windows)
-        logits = self.run_readings(readings, combine)
-        return Classified(logits=logits, probs=self.probabilities(logits), readings=readings)
+        if check is not None:
+            check(readings)
+        tokenized = time.perf_counter()
+        flat = self.logits([w for r in readings for w in r.windows])
+        done = time.perf_counter()
+        ends = np.cumsum([len(r.windows) for r in readings])
+        per_text = np.split(flat, ends[:-1]) if readings else []
+        rule = combine or self.combine
+        logits = np.zeros((len(readings), len(self.labels)), dtype=np.float32)
+        for row, windows in enumerate(per_text):
+            logits[row] = windows[0] if len(windows) == 1 else combine_windows(windows, rule)
+        return Classified(
+            logits=logits,
+            probs=self.probabilities(logits),
+            readings=readings,
+            window_logits=per_text,
+            tokenize_ms=(tokenized - start) * 1e3,
+            inference_ms=(done - tokenized) * 1e3,
+        )
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Probabilities of texts encoded as trained (the trained truncation, one window each):
-        what the parity gate compares with torch."""
-        return self.probabilities(self.logits(self.encoder.encode_batch(texts)))
+        """Probabilities of texts read as trained (the trained truncation, one window each):
+        what the parity gate compares with torch, through the same path serving answers on."""
+        return self.classify(texts, self.encoder.config.truncation).probs

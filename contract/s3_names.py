@@ -1,6 +1,6 @@
 """What S3 accepts as a bucket name, with no dependencies beyond the standard library.
 
-`contract/storage.py` checks every s3:// URI with it, and `infra/config.py` checks the modelUri
+`contract/s3_store.py` checks every s3:// URI with it, and `infra/config.py` checks the modelUri
 context with it at synth (the CDK app imports no boto3), so both refuse the same names.
 """
 

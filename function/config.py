@@ -19,6 +19,11 @@ from function.setting_bounds import (
     CONFIDENCE_FLOOR_DEFAULT,
     CONFIDENCE_FLOOR_MAX,
     CONFIDENCE_FLOOR_MIN,
+    DRIFT_MIN_PREDICTIONS_DEFAULT,
+    DRIFT_MIN_PREDICTIONS_MIN,
+    DRIFT_WINDOW_DEFAULT,
+    DRIFT_WINDOW_MAX,
+    DRIFT_WINDOW_MIN,
     MAX_CHARS_DEFAULT,
     MAX_CHARS_MIN,
     MAX_EXPLAIN_TOP_K_DEFAULT,
@@ -30,6 +35,9 @@ from function.setting_bounds import (
     MAX_WINDOWS_DEFAULT,
     MAX_WINDOWS_MAX,
     MAX_WINDOWS_MIN,
+    SHADOW_SAMPLE_DEFAULT,
+    SHADOW_SAMPLE_MAX,
+    SHADOW_SAMPLE_MIN,
     LogLevel,
     LongTextStrategy,
 )
@@ -95,6 +103,41 @@ class Settings(BaseSettings):
         description="Predictions whose top (calibrated) score is below this are counted in the "
         "request log's low_confidence, which the stack's low-confidence alarm watches; 0 counts "
         "none. Unlike a request's min_confidence it changes no response.",
+    )
+    monitoring_namespace: str = Field(
+        default="",
+        description="CloudWatch namespace of the label-free aggregates each prediction request "
+        "writes into its log line (embedded metric format: predictions per bucket of each "
+        "monitored dimension, contract/profile.py); empty writes none. The shadow receiver "
+        "writes its comparisons there too.",
+    )
+    aws_xray_daemon_address: str = Field(
+        default="",
+        description="Where tokenize and inference subsegments go (UDP; Lambda sets it when "
+        "tracing is active); empty sends none.",
+    )
+    shadow_function: str = Field(
+        default="",
+        description="The shadow receiver (function name or ARN) a sample of prediction "
+        "requests is copied to after the answer, to compare a candidate run; empty: none.",
+    )
+    shadow_sample: float = Field(
+        default=SHADOW_SAMPLE_DEFAULT,
+        ge=SHADOW_SAMPLE_MIN,
+        le=SHADOW_SAMPLE_MAX,
+        description="Share of prediction requests copied to SHADOW_FUNCTION.",
+    )
+    drift_window_minutes: int = Field(
+        default=DRIFT_WINDOW_DEFAULT,
+        ge=DRIFT_WINDOW_MIN,
+        le=DRIFT_WINDOW_MAX,
+        description="The drift check's window: the last this many minutes of predictions.",
+    )
+    drift_min_predictions: int = Field(
+        default=DRIFT_MIN_PREDICTIONS_DEFAULT,
+        ge=DRIFT_MIN_PREDICTIONS_MIN,
+        description="Fewer predictions in the window than this: the check reports not enough "
+        "traffic instead of a PSI that would be mostly sampling noise.",
     )
     inference_threads: int = Field(
         default=0,

@@ -8,8 +8,7 @@ from fastapi import Depends, Request
 
 from function.config import Settings
 from function.errors import ApiError
-from function.loader import ModelState
-from function.predictor import Predictor
+from function.loader import ModelState, Predictor
 from function.setting_bounds import EXPLAIN_TOP_K_DEFAULT
 
 

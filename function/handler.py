@@ -11,6 +11,8 @@ included, into ASGI requests.
 
 from __future__ import annotations
 
+from typing import Any
+
 from function.config import load_settings
 from function.loader import load_model_in_background
 from function.logs import configure_logging
@@ -26,4 +28,12 @@ from function.main import create_app  # noqa: E402
 
 app = create_app(settings, state=_loading.result())
 # lifespan="off": Mangum would otherwise run startup/shutdown around every invocation.
-handler = Mangum(app, lifespan="off")
+_asgi = Mangum(app, lifespan="off")
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    try:
+        return _asgi(event, context)
+    finally:
+        if app.state.shadow is not None:  # its extension sends the copies once we return
+            app.state.shadow.invocation_done()

@@ -14,6 +14,7 @@ from function.logs import configure_logging
 from function.middleware import BodyLimitMiddleware, RequestLogMiddleware, StagePrefixMiddleware
 from function.openapi import install_openapi
 from function.routes import hf, meta, page, predict
+from function.shadow.forward import start_forwarder
 
 DESCRIPTION = """Sentiment of movie reviews from a fine-tuned transformer, served with ONNX Runtime.
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, state: ModelState | None = None
     )
     app.state.settings = settings
     app.state.model = state if state is not None else load_model(settings)
+    app.state.shadow = start_forwarder(settings)  # None unless a candidate is shadowed
     install_error_handlers(app)
     install_openapi(app, settings)
     for router in (predict.router, hf.router, meta.router, page.router):

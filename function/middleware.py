@@ -105,6 +105,8 @@ class RequestLogMiddleware:
                     "low_confidence": state.get("low_confidence"),
                     "model_version": state.get("model_version"),
                     "cold_start": cold,
+                    # Label-free aggregates in embedded metric format (function/monitoring.py).
+                    **(state.get("emf") or {}),
                 },
             )
 

@@ -44,3 +44,16 @@ MAX_EXPLAIN_TOP_K_MIN = 1
 MAX_EXPLAIN_TOP_K_MAX = 1000
 MAX_EXPLAIN_TOP_K_DEFAULT = 32
 EXPLAIN_TOP_K_DEFAULT = 8
+
+# The share of prediction requests copied to a shadowed candidate (function/shadow/forward.py).
+SHADOW_SAMPLE_MIN = 0.0
+SHADOW_SAMPLE_MAX = 1.0
+SHADOW_SAMPLE_DEFAULT = 0.1
+
+# The drift check's window (minutes) and the predictions it needs before a PSI means anything
+# (contract/profile.py MIN_WINDOW_PREDICTIONS explains the 500).
+DRIFT_WINDOW_MIN = 5
+DRIFT_WINDOW_MAX = 1440
+DRIFT_WINDOW_DEFAULT = 60
+DRIFT_MIN_PREDICTIONS_MIN = 1
+DRIFT_MIN_PREDICTIONS_DEFAULT = 500

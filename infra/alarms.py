@@ -49,7 +49,7 @@ class ServiceAlarms(Construct):
             "ServerErrorRate",
             alarm_description=f"More than {server_error_rate_percent}% of API requests got a 5xx",
             # The average of 5XXError (0 or 1 per request) is the fraction of requests that failed.
-            metric=_api_metric(stage, "5XXError", "Average"),
+            metric=api_metric(stage, "5XXError", "Average"),
             threshold=server_error_rate_percent / 100,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,
@@ -59,7 +59,7 @@ class ServiceAlarms(Construct):
             self,
             "P99Latency",
             alarm_description=f"API p99 latency above {p99_latency_ms} ms in 2 of 3 periods",
-            metric=_api_metric(stage, "Latency", "p99"),
+            metric=api_metric(stage, "Latency", "p99"),
             threshold=p99_latency_ms,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=3,
@@ -101,10 +101,20 @@ class ServiceAlarms(Construct):
         self.topic: sns.Topic | None = None
         if notify or email:
             self.topic = self._topic(email)
-            action = cw_actions.SnsAction(self.topic)
             for alarm in self.alarms:
-                alarm.add_alarm_action(action)
-                alarm.add_ok_action(action)
+                self._send_to_topic(alarm)
+
+    def watch(self, alarm: cloudwatch.Alarm) -> None:
+        """Another alarm notified like these (the drift check's)."""
+        self.alarms.append(alarm)
+        if self.topic is not None:
+            self._send_to_topic(alarm)
+
+    def _send_to_topic(self, alarm: cloudwatch.Alarm) -> None:
+        assert self.topic is not None
+        action = cw_actions.SnsAction(self.topic)
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
 
     def _topic(self, email: str | None) -> sns.Topic:
         # CloudWatch cannot publish to a topic under the AWS-managed SNS key, so the topic gets a
@@ -139,7 +149,7 @@ class ServiceAlarms(Construct):
         return topic
 
 
-def _api_metric(stage: apigw.Stage, name: str, statistic: str) -> cloudwatch.Metric:
+def api_metric(stage: apigw.Stage, name: str, statistic: str) -> cloudwatch.Metric:
     """`stage.metric_*` names the stage by reference, which makes the alarm depend on the API's
     deployment; a canary's deployment group needs these alarms while the API calls the alias the
     group updates, a dependency cycle. The stage's and the API's literal names break it."""

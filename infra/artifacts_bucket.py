@@ -7,6 +7,8 @@ from aws_cdk import aws_s3 as s3
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from function.batch.layout import OUTPUT_PREFIX
+
 # The wildcard actions bucket.grant_read_write puts in a role's policy, as cdk-nag's IAM5 rule
 # names them: a role granted read-write suppresses these, each for its own resources.
 READ_WRITE_GRANT_ACTIONS = (
@@ -18,13 +20,38 @@ READ_WRITE_GRANT_ACTIONS = (
 )
 
 
+# What `python -m training launch` writes besides the run (training/launch.py): the packaged
+# code each job installs, and SageMaker's own job output. Neither is read after the job ends.
+JOB_FILE_PREFIXES = ("code/", "training-jobs/")
+
+
 class ArtifactsBucket(Construct):
-    """Versioned, encrypted, private, TLS-only; kept when the stack is deleted."""
+    """Versioned, encrypted, private, TLS-only; kept when the stack is deleted. Published runs
+    never expire; job files and bulk-scoring results do, after the days given (None: never)."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, noncurrent_version_days: int
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        noncurrent_version_days: int,
+        job_files_days: int | None,
+        batch_output_days: int | None,
     ) -> None:
         super().__init__(scope, construct_id)
+        # An expiry leaves a delete marker on this versioned bucket; ExpireOldVersions then
+        # removes the replaced version noncurrent_version_days later.
+        expiring = [(prefix, job_files_days) for prefix in JOB_FILE_PREFIXES]
+        expiring.append((OUTPUT_PREFIX, batch_output_days))
+        prefix_rules = [
+            s3.LifecycleRule(
+                id="Expire-" + prefix.strip("/").replace("/", "-"),
+                prefix=prefix,
+                expiration=Duration.days(days),
+            )
+            for prefix, days in expiring
+            if days is not None
+        ]
         self.bucket = s3.Bucket(
             self,
             "Bucket",
@@ -40,7 +67,8 @@ class ArtifactsBucket(Construct):
                     noncurrent_version_expiration=Duration.days(noncurrent_version_days),
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                     expired_object_delete_marker=True,
-                )
+                ),
+                *prefix_rules,
             ],
         )
         NagSuppressions.add_resource_suppressions(

@@ -26,14 +26,23 @@ from constructs import Construct
 
 from function.batch.layout import INPUT_PREFIX, OUTPUT_PREFIX
 from infra.artifacts_bucket import READ_WRITE_GRANT_ACTIONS
-from infra.inference_function import grant_model_read, image_code, lambda_architecture
+from infra.inference_function import (
+    LIVE_ALIAS,
+    grant_model_read,
+    image_code,
+    lambda_architecture,
+    retained_versions,
+)
 
 BATCH_HANDLER = "function.batch.handler.handler"
 # Lambda's ceiling: the plan step streams the whole file once (a GB reads in about a minute).
 BATCH_TIMEOUT = Duration.minutes(15)
 # Transient Lambda faults, and our own errors (an S3 read timing out) once more.
 RETRYABLE = ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-             "Lambda.TooManyRequestsException", "States.Timeout"]  # fmt: skip
+             "States.Timeout"]  # fmt: skip
+# Throttled: the account (or batchReservedConcurrency) is busy with other jobs or the API. Waited
+# out with jittered backoff for up to ~40 minutes instead of failing the chunk within seconds.
+THROTTLED = "Lambda.TooManyRequestsException"
 
 
 class BatchScoring(Construct):
@@ -52,9 +61,15 @@ class BatchScoring(Construct):
         architecture: str,
         memory_mb: int,
         max_concurrency: int,
+        reserved_concurrency: int | None,
         rows_per_chunk: int,
         log_retention: logs.RetentionDays,
+        live_alias: bool = False,
+        version_description: str | None = None,
     ) -> None:
+        """`live_alias`: the state machine runs the `live` alias, moved with the API's on each
+        deploy and by `infra.release rollback`, and every version (described by
+        `version_description`, the run it serves) is kept, as the API function's are."""
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
             self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
@@ -73,10 +88,21 @@ class BatchScoring(Construct):
             architecture=lambda_architecture(architecture),
             memory_size=memory_mb,
             timeout=BATCH_TIMEOUT,
+            reserved_concurrent_executions=reserved_concurrency,
             environment=environment,
             role=self.role,
             log_group=self.log_group,
+            current_version_options=retained_versions(version_description),
         )
+        # What the state machine invokes: the `live` alias on a release stack, so a rollback
+        # moves bulk scoring to the same run as the API.
+        self.alias: lambda_.Alias | None = None
+        self.target: lambda_.IFunction = self.function
+        if live_alias:
+            self.alias = lambda_.Alias(
+                self, "LiveAlias", alias_name=LIVE_ALIAS, version=self.function.current_version
+            )
+            self.target = self.alias
         self.log_group.grant_write(self.role)
         grant_model_read(self.role, model_bucket, model_prefix)
         bucket.grant_read(self.role, f"{INPUT_PREFIX}*")
@@ -100,12 +126,15 @@ class BatchScoring(Construct):
         task = tasks.LambdaInvoke(
             self,
             name,
-            lambda_function=self.function,
+            lambda_function=self.target,
             payload=sfn.TaskInput.from_object(payload),
             payload_response_only=True,
             result_path=result_path,
             retry_on_service_exceptions=False,  # RETRYABLE below, with our own backoff
         )
+        task.add_retry(errors=[THROTTLED], interval=Duration.seconds(10), max_attempts=12,
+                       backoff_rate=2, max_delay=Duration.minutes(5),
+                       jitter_strategy=sfn.JitterType.FULL)  # fmt: skip
         task.add_retry(errors=RETRYABLE, interval=Duration.seconds(2), max_attempts=3,
                        backoff_rate=2)  # fmt: skip
         return task
@@ -152,7 +181,7 @@ class BatchScoring(Construct):
             sfn.Fail(self, "Incomplete", error="ChunksFailed",
                      cause="Some chunks failed after retries: see the job's _summary.json")
         )  # fmt: skip
-        execution_logs = logs.LogGroup(
+        self.execution_logs = execution_logs = logs.LogGroup(
             self, "ExecutionLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
         )
         machine = sfn.StateMachine(

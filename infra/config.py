@@ -10,8 +10,9 @@ stops there, before any template is written.
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from aws_cdk import aws_logs as logs
 from constructs import Node
@@ -26,11 +27,20 @@ from function.setting_bounds import (
     CONFIDENCE_FLOOR_DEFAULT,
     CONFIDENCE_FLOOR_MAX,
     CONFIDENCE_FLOOR_MIN,
+    DRIFT_MIN_PREDICTIONS_DEFAULT,
+    DRIFT_MIN_PREDICTIONS_MIN,
+    DRIFT_WINDOW_DEFAULT,
+    DRIFT_WINDOW_MAX,
+    DRIFT_WINDOW_MIN,
     LOG_LEVELS,
     MAX_CHARS_MIN,
     MAX_TEXTS_MAX,
     MAX_TEXTS_MIN,
+    SHADOW_SAMPLE_DEFAULT,
+    SHADOW_SAMPLE_MAX,
+    SHADOW_SAMPLE_MIN,
 )
+from infra.config_opt_in import OptInSettings
 from infra.context import (
     Rule,
     at_least,
@@ -71,6 +81,14 @@ _STAGE_RE = re.compile(r"^[A-Za-z0-9_]{1,128}$")
 _ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 WHOLE_AT_LEAST_1 = at_least(1, "a whole number, 1 or more")
+# Settings whose change a deploy must not make by accident (`python -m infra.deploy` compares
+# them with the deployed stack's outputs of these names and refuses a change it was not told
+# of): authMode decides who may call the API (leaving apiKey deletes the key and usage plan),
+# apiCloudWatchRole whether the stack owns the region's API Gateway logging role.
+GUARDED = {"authMode": "AuthMode", "apiCloudWatchRole": "ApiCloudWatchRole"}
+# AWS's Lambda quotas page: new accounts start with reduced quotas (commonly 10 concurrent
+# executions and 3,008 MB of function memory), so the defaults fit inside those.
+NEW_ACCOUNT_MEMORY_MB = 3008
 
 
 @dataclass(frozen=True)
@@ -85,8 +103,9 @@ class ModelLocation:
 
 
 @dataclass(frozen=True)
-class ServiceConfig:
-    """Every knob of the stack: its context key (`-c key=value`), default and rule."""
+class ServiceConfig(OptInSettings):
+    """Every knob of the stack: its context key (cdk.json's context), default and rule; the
+    opt-in ones (API keys, domain, web ACL, deploy role) are declared in infra/config_opt_in.py."""
 
     # fmt: off
     stack_name: str = setting("stackName", "SentimentApi", matches(
@@ -159,6 +178,13 @@ class ServiceConfig:
     alarm_low_confidence_percent: float = setting("alarmLowConfidencePercent", 50.0, Rule(
         lambda v: 0 < v < 100, "a percentage of predictions, more than 0 and under 100"))
     noncurrent_version_days: int = setting("noncurrentVersionDays", 30, WHOLE_AT_LEAST_1)
+    # Days before the training job's packaged code (code/) and SageMaker's job output
+    # (training-jobs/: checkpoints, output.tar.gz) expire; the published runs (models/) never do.
+    job_files_days: int | None = setting("jobFilesDays", 30, at_least(
+        1, "a whole number of days, 1 or more, or null to keep them"))
+    # Days before a bulk-scoring job's results (batch/out/) expire; its input (batch/in/) stays.
+    batch_output_days: int | None = setting("batchOutputDays", 90, at_least(
+        1, "a whole number of days, 1 or more, or null to keep them"))
     # How CodeDeploy moves the `live` alias to a new version (a CodeDeployDefault.Lambda<name>
     # config), rolled back on the alarms; "off" (dev stacks) points the API at the function.
     # Anything but "off" needs a pinned run (checked in _check_release).
@@ -166,21 +192,63 @@ class ServiceConfig:
     # Bulk scoring: files under batch/in/ of the artifacts bucket, scored by a second function
     # from the same image, fanned out by a Step Functions Distributed Map.
     batch_scoring: bool = setting("batchScoring", True)
-    # 3538 MB is where Lambda gives a function 2 vCPUs, the shape bench/batch.py measures.
-    batch_memory_mb: int = setting("batchMemoryMb", 3538, between(
+    # A new account's memory quota (3008 MB, ~1.7 vCPUs). 3538 MB gives 2 vCPUs, the shape
+    # bench/batch.py measures, where the account's quota is the standard 10240 MB.
+    batch_memory_mb: int = setting("batchMemoryMb", NEW_ACCOUNT_MEMORY_MB, between(
         128, 10240, "a whole number of MB from 128 to 10240"))
-    batch_max_concurrency: int = setting("batchMaxConcurrency", 10, between(
+    # Chunks one file scores at once. Files scored at the same time add up, and all of it comes
+    # out of the concurrency the API uses unless batchReservedConcurrency caps it: 2 of a new
+    # account's 10 per file.
+    batch_max_concurrency: int = setting("batchMaxConcurrency", 2, between(
         1, 10000, "1 to 10000 chunks scored at once (the Distributed Map's limit)"))
+    # The batch function's reserved concurrency: every job together runs at most this many
+    # workers, so bulk scoring never takes the API's share. Lambda refuses it unless the account
+    # keeps its minimum unreserved (100 on a standard account), so a new account cannot set it.
+    batch_reserved_concurrency: int | None = setting("batchReservedConcurrency", None, at_least(
+        1, "1 or more workers for all batch jobs together, or null for none reserved"))
     batch_rows_per_chunk: int = setting("batchRowsPerChunk", ROWS_PER_CHUNK, between(
         1, 100_000, "1 to 100000 rows per worker invocation (it has 15 minutes)"))
+    # Monitoring (docs/deploy.md, "Drift, the dashboard and shadowing"). X-Ray active tracing
+    # on the inference function: tokenize and inference as subsegments.
+    tracing: bool = setting("tracing", True)
+    # The drift check: every driftWindowMinutes, PSI per dimension of that window against the
+    # served run's reference profile; the alarm fires above driftPsiThreshold.
+    drift_psi_threshold: float = setting("driftPsiThreshold", 0.2, Rule(
+        lambda v: 0 < v <= 10, "a PSI above 0 (0.1 reads as a moderate shift, 0.25 a large one)"))
+    drift_window_minutes: int = setting("driftWindowMinutes", DRIFT_WINDOW_DEFAULT, between(
+        DRIFT_WINDOW_MIN, DRIFT_WINDOW_MAX,
+        f"a whole number of minutes from {DRIFT_WINDOW_MIN} to {DRIFT_WINDOW_MAX}"))
+    drift_min_predictions: int = setting(
+        "driftMinPredictions", DRIFT_MIN_PREDICTIONS_DEFAULT, at_least(
+            DRIFT_MIN_PREDICTIONS_MIN, "a whole number of predictions, 1 or more"))
+    # A candidate run shadowed on live traffic (`python -m infra.release shadow <run-id>`): a
+    # receiver function serves it, and shadowSample of the prediction requests reach it too.
+    shadow_run: str | None = setting("shadowRun", None, Rule(
+        lambda v: _PREFIX_PART_RE.match(v) and v not in (".", ".."),
+        "a run id (letters, digits, . _ = -), or null for no shadow"))
+    shadow_sample: float = setting("shadowSample", SHADOW_SAMPLE_DEFAULT, Rule(
+        lambda v: SHADOW_SAMPLE_MIN < v <= SHADOW_SAMPLE_MAX,
+        "a share of prediction requests, more than 0 up to 1"))
+    # `promote` refuses a shadowed candidate that agreed with the live answers less than this.
+    shadow_min_agreement: float = setting("shadowMinAgreement", 0.9, Rule(
+        lambda v: 0 < v <= 1, "a share of predictions, more than 0 up to 1"))
     # fmt: on
 
     def __post_init__(self) -> None:
         # The function upper-cases it too; frozen, hence object.__setattr__.
         object.__setattr__(self, "log_level", self.log_level.upper())
         check_rules(self)
+        self.check_opt_ins()
         self._check_model()
         self._check_release()
+        if self.batch_reserved_concurrency is not None:
+            check(
+                self.batch_max_concurrency <= self.batch_reserved_concurrency,
+                "batchMaxConcurrency",
+                self.batch_max_concurrency,
+                f"at most batchReservedConcurrency ({self.batch_reserved_concurrency}), or the "
+                "job throttles itself; raise batchReservedConcurrency or lower it",
+            )
         if self.reserved_concurrency is not None:
             check(
                 self.provisioned_concurrency <= self.reserved_concurrency,
@@ -262,12 +330,29 @@ class ServiceConfig:
             "CORS_ORIGINS": ",".join(self.cors_origins),
             # Always set, so the floor the alarm describes is the one the function counts.
             "CONFIDENCE_FLOOR": repr(self.confidence_floor),
+            "MONITORING_NAMESPACE": self.monitoring_namespace,
         }
         if self.max_texts is not None:
             environment["MAX_TEXTS"] = str(self.max_texts)
         if self.max_chars is not None:
             environment["MAX_CHARS"] = str(self.max_chars)
         return environment
+
+    def guarded_values(self) -> dict[str, str]:
+        """The GUARDED settings as the stack outputs them (strings), by context key."""
+        by_key = {f.metadata["key"]: getattr(self, f.name) for f in fields(self)}
+        return {key: json.dumps(by_key[key]).strip('"') for key in GUARDED}
+
+    @property
+    def monitoring_namespace(self) -> str:
+        """Where the function's aggregates, the drift figures and shadow comparisons go: one
+        namespace per stack, so a dev and a prod stack in one account do not mix them."""
+        return f"{self.stack_name}/Monitoring"
+
+    def run_uri(self, run_id: str, artifacts_bucket_name: str) -> str:
+        """A run of the model prefix, in the bucket modelUri reads from."""
+        bucket = self.model_location.bucket or artifacts_bucket_name
+        return f"s3://{bucket}/{self.model_read_prefix}/{run_id}"
 
     @property
     def log_retention(self) -> logs.RetentionDays:

@@ -76,6 +76,31 @@ def grant_model_read(role: iam.IRole, bucket: s3.IBucket, prefix: str) -> None:
     )
 
 
+def retained_versions(description: str | None) -> lambda_.VersionOptions:
+    """Each published version is kept when the next one replaces it, so `infra.release rollback`
+    has an earlier run to move the alias back to. aws-cdk-lib's VersionOptions.removal_policy
+    defaults to DESTROY (the Version gets no DeletionPolicy), and CloudFormation deletes a
+    resource dropped from the template, so every deploy would delete the version before it.
+    Retained versions still go with the stack: deleting a function deletes all its versions."""
+    return lambda_.VersionOptions(description=description, removal_policy=RemovalPolicy.RETAIN)
+
+
+def suppress_model_read(role: iam.IRole, model_prefix: str, who: str) -> None:
+    """cdk-nag's wildcard finding on `grant_model_read`'s <prefix>/*, with its reason."""
+    NagSuppressions.add_resource_suppressions(
+        role,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason=f"Runs are published as <prefix>/<run-id>/<file>; {who} reads runs under "
+                "the model prefix and nothing else in the bucket.",
+                applies_to=[{"regex": f"/^Resource::.*/{re.escape(model_prefix)}/\\*$/"}],
+            )
+        ],
+        apply_to_children=True,
+    )
+
+
 class InferenceFunction(Construct):
     """A DockerImageFunction that may read `<model bucket>/<model prefix>/*` and nothing else."""
 
@@ -95,6 +120,7 @@ class InferenceFunction(Construct):
         log_retention: logs.RetentionDays,
         live_alias: bool = False,
         version_description: str | None = None,
+        tracing: bool = False,
     ) -> None:
         """`environment` is `ServiceConfig.function_environment(...)`: the function's Settings.
         `live_alias` puts the API behind the `live` alias (a canary moves it), and
@@ -128,10 +154,10 @@ class InferenceFunction(Construct):
             environment=environment,
             role=self.role,
             log_group=self.log_group,
-            # Versions are kept (the default) so that a rollback can move the alias back to one.
-            current_version_options=lambda_.VersionOptions(description=version_description)
-            if version_description
-            else None,
+            # Active: Lambda samples requests itself and runs the daemon the function's
+            # tokenize/inference subsegments go to (function/tracing.py).
+            tracing=lambda_.Tracing.ACTIVE if tracing else None,
+            current_version_options=retained_versions(version_description),
         )
         cfn_function = self.function.node.default_child
         cfn_function.override_logical_id(FUNCTION_LOGICAL_ID)
@@ -162,6 +188,12 @@ class InferenceFunction(Construct):
                     "job; the function reads any run under the model prefix (rollback is a "
                     "change of MODEL_URI) and nothing else in the bucket.",
                     applies_to=[{"regex": f"/^Resource::.*/{re.escape(model_prefix)}/\\*$/"}],
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="Active tracing: xray:PutTraceSegments and PutTelemetryRecords take "
+                    "no resource ARN.",
+                    applies_to=["Resource::*"],
                 ),
             ],
             apply_to_children=True,

@@ -38,7 +38,11 @@ class PublicApi(Construct):
         access_logs: bool,
         execution_logs: bool,
         cloud_watch_role: bool,
+        api_keys: tuple[str, ...] = ("ApiKey",),
+        web_acl: bool = False,
     ) -> None:
+        """`api_keys` (authMode apiKey): the keys bound to the usage plan, by name, newest last;
+        `web_acl`: a web ACL is associated with the stage (infra/api_edge.py)."""
         super().__init__(scope, construct_id)
         self.access_logs: logs.LogGroup | None = None
         if access_logs:
@@ -127,9 +131,14 @@ class PublicApi(Construct):
         self.api.root.add_method("ANY", integration)
         self.api.root.add_proxy(default_integration=integration, any_method=True)
 
-        self.api_key: apigw.IApiKey | None = None
+        # Every key that may call the API; the newest (last) is the one to hand out.
+        self.api_keys: list[apigw.IApiKey] = []
         if auth_mode == "apiKey":
-            self.api_key = self.api.add_api_key("ApiKey", description="Sentiment API client key")
+            # No api_key_name: a new name would replace a deployed key (and its value).
+            self.api_keys = [
+                self.api.add_api_key(name, description=f"Sentiment API client key {name}")
+                for name in api_keys
+            ]
             plan = self.api.add_usage_plan(
                 "UsagePlan",
                 description="Every key gets the stage's rate and burst",
@@ -140,25 +149,37 @@ class PublicApi(Construct):
                     apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)
                 ],
             )
-            plan.add_api_key(self.api_key)
+            for key in self.api_keys:
+                plan.add_api_key(key)
 
-        self._suppress(auth_mode, access_logs, execution_logs, cloud_watch_role)
+        self._suppress(auth_mode, access_logs, execution_logs, cloud_watch_role, web_acl)
+
+    @property
+    def api_key(self) -> apigw.IApiKey | None:
+        """The newest key (the one to hand out), or None outside apiKey mode."""
+        return self.api_keys[-1] if self.api_keys else None
 
     def _suppress(
-        self, auth_mode: str, access_logs: bool, execution_logs: bool, cloud_watch_role: bool
-    ) -> None:
+        self, auth_mode: str, access_logs: bool, execution_logs: bool, cloud_watch_role: bool,
+        web_acl: bool,
+    ) -> None:  # fmt: skip
         suppressions = [
             NagPackSuppression(
                 id="AwsSolutions-APIG2",
                 reason="The function validates every body with its pydantic schema (limits on "
                 "count and length) and answers 422; a second JSON schema here would drift from it.",
             ),
-            NagPackSuppression(
-                id="AwsSolutions-APIG3",
-                reason="WAF is a per-deployment choice with a fixed monthly cost; stage throttling "
-                "(and usage plans in apiKey mode) bound abuse. Attach a web ACL to the stage when "
-                "the API faces untrusted traffic at scale.",
-            ),
+        ]
+        if not web_acl:
+            suppressions.append(
+                NagPackSuppression(
+                    id="AwsSolutions-APIG3",
+                    reason="webAcl=off: WAF is a per-deployment choice with a fixed monthly cost; "
+                    "stage throttling (and usage plans in apiKey mode) bound abuse. Set webAcl "
+                    "(managed, or an ARN) in cdk.json when the API faces untrusted traffic.",
+                )
+            )
+        suppressions += [
             NagPackSuppression(
                 id="AwsSolutions-COG4",
                 reason="No Cognito user pool: callers are anonymous, API-key or IAM clients "

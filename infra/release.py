@@ -2,16 +2,27 @@
 
     python -m infra.release promote <run-id> --bucket <artifacts bucket> [--deploy]
     python -m infra.release rollback --function-name <FunctionName output> [--to <run-id>]
+    python -m infra.release shadow <run-id> --bucket <artifacts bucket> [--sample 0.1] [--deploy]
+    python -m infra.release compare [<run-id>] [--json]
 
 `promote` fetches and verifies the run exactly as the function will (every sha256), pins it in
-cdk.json (`modelUri`, and `trafficShift` if the stack had none) and, with --deploy, runs
-`npx cdk deploy`: CodeDeploy then shifts the `live` alias to it in a canary and rolls it back on
-its own if an alarm fires. A deploy that fails puts cdk.json back as it was.
+cdk.json (`modelUri`, and `trafficShift` if the stack had none) and, with --deploy, deploys the
+way `make deploy` does (infra/deploy.py: refused if a guarded setting would change): CodeDeploy
+then shifts the API's `live` alias to it in a canary and rolls it back on its own if an alarm
+fires; the batch function's alias moves with the stack. A deploy that fails puts cdk.json back.
 
-`rollback` moves the `live` alias straight back to the newest earlier version that served
-another run (or --to's), with no canary and no build: every version is kept and names its run.
-It pins that run in cdk.json too, so the next deploy keeps serving it. Commit cdk.json after
-either. Exit codes: 0 done, 2 refused (unknown or damaged run, bad arguments), 1 deploy failed.
+`rollback` moves the `live` aliases of both functions, the API's and bulk scoring's, straight
+back to their newest earlier versions that served another run (or --to's), with no canary and no
+build: every version is kept (retained) and names its run. If the batch function has no version
+of that run, nothing moves unless --api-only says to leave bulk scoring where it is. It pins the
+run in cdk.json too, so the next deploy keeps serving it. Commit cdk.json after either.
+
+`shadow` verifies a run and names it in cdk.json (`shadowRun`): the next deploy serves it from a
+receiver function that a sample of live prediction requests is copied to, after their answers.
+`compare` prints what it did (agreement, flips by length, confidence shift, time), and `promote`
+refuses a candidate whose agreement is below shadowMinAgreement unless --force
+(infra/shadow_report.py). Exit codes: 0 done, 2 refused (unknown or damaged run, a shadow
+agreement too low, bad arguments), 1 deploy failed.
 """
 
 from __future__ import annotations
@@ -19,26 +30,28 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from contract.bundle import BundleError
+from contract.bundle import BundleError, read_manifest
 from contract.storage import StorageError, fetch_bundle
+from infra.cli import CommandError, read_config, run_command
 from infra.config import ServiceConfig
 from infra.context import ConfigError, MappingContext
-from infra.inference_function import LIVE_ALIAS
+from infra.deploy import APPROVALS, DeployFailed, cdk_deploy, check_deployed
+from infra.outputs import OUTPUTS_FILE, load_outputs
+from infra.rollback import rollback
+from infra.shadow_report import COMPARE_HOURS
 
 log = logging.getLogger("release")
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SHIFT = "Canary10Percent5Minutes"
-RUN_PREFIX = "run "  # a version's description: "run <run-id>" (infra/stack.py)
 
 
-class ReleaseError(Exception):
+class ReleaseError(CommandError):
     """A release that must not go ahead; the message says why and what to do."""
 
 
@@ -87,8 +100,6 @@ def verify_run(bucket: str, prefix: str, run_id: str) -> str:
             bundle = fetch_bundle(uri, cache, serving_only=True)
         except (BundleError, StorageError) as exc:
             raise ReleaseError(f"run {run_id} refused: {exc}") from exc
-        from contract.bundle import read_manifest
-
         manifest_run = read_manifest(bundle).run_id
     if manifest_run != run_id:
         raise ReleaseError(
@@ -98,7 +109,7 @@ def verify_run(bucket: str, prefix: str, run_id: str) -> str:
 
 
 def promote(run_id: str, *, bucket: str | None, cdk_json: Path, traffic_shift: str | None,
-            deploy: bool) -> str:  # fmt: skip
+            deploy: bool, require_approval: str | None = None, force: bool = False) -> str:  # fmt: skip
     before = cdk_json.read_text() if cdk_json.exists() else None
     document, config = pin(cdk_json, run_id, traffic_shift)
     bucket = config.model_location.bucket or bucket
@@ -106,103 +117,50 @@ def promote(run_id: str, *, bucket: str | None, cdk_json: Path, traffic_shift: s
         raise ReleaseError(
             "which bucket holds the run? pass --bucket <ArtifactsBucketName> (the stack output)"
         )
+    from infra.shadow_release import check_shadow
+
+    check_shadow(config, run_id, force)
     uri = verify_run(bucket, config.model_read_prefix, run_id)
+    if deploy:
+        check_deployed(config, allow=())  # before cdk.json changes: a refusal leaves it alone
+    if document["context"].get("shadowRun") == run_id:  # it is live now: nothing to shadow
+        document["context"].pop("shadowRun")
     write_cdk_json(cdk_json, document)
     log.info("pinned %s in %s (trafficShift %s)", uri, cdk_json, config.traffic_shift)
     if not deploy:
-        log.info("next: npx cdk deploy %s, then commit %s", config.stack_name, cdk_json.name)
+        log.info("next: make deploy, then commit %s", cdk_json.name)
         return uri
-    command = ["npx", "cdk", "deploy", config.stack_name, "--require-approval", "never"]
-    if subprocess.run(command, cwd=cdk_json.parent, check=False).returncode != 0:
+    try:
+        cdk_deploy(config.stack_name, cwd=cdk_json.parent, require_approval=require_approval,
+                   outputs_file=OUTPUTS_FILE)  # fmt: skip
+    except DeployFailed as exc:
         if before is not None:
             cdk_json.write_text(before)
         raise DeployFailed(
-            f"cdk deploy failed (a canary CodeDeploy rolled back ends this way too); "
-            f"{cdk_json.name} is back as it was. See the stack's events and the alarms"
-        )
+            f"{exc} (a canary CodeDeploy rolled back ends this way too); {cdk_json.name} is "
+            "back as it was. See the stack's events and the alarms"
+        ) from exc
     return uri
 
 
-class DeployFailed(ReleaseError):
-    """The deploy ran and failed (or CodeDeploy rolled it back)."""
+def _outputs(outputs: Path, cdk_json: Path) -> dict[str, str]:
+    """The stack's outputs from `outputs`, re-created from the deployed stack when missing."""
+    return load_outputs(outputs, read_config(cdk_json).stack_name)
 
 
-def _version_run(version: dict[str, Any]) -> str | None:
-    description = version.get("Description") or ""
-    return description[len(RUN_PREFIX) :] if description.startswith(RUN_PREFIX) else None
-
-
-def rollback(function_name: str, *, to: str | None, cdk_json: Path | None,
-             client: Any = None) -> tuple[str, str]:  # fmt: skip
-    """Moves `live` to the chosen earlier version; returns (version, run id)."""
-    import boto3
-
-    client = client or boto3.client("lambda")
-    alias = client.get_alias(FunctionName=function_name, Name=LIVE_ALIAS)
-    current = alias["FunctionVersion"]
-    if alias.get("RoutingConfig", {}).get("AdditionalVersionWeights"):
-        raise ReleaseError(
-            "a canary is moving the alias now: stop it with `aws deploy stop-deployment "
-            "--deployment-id <id> --auto-rollback-enabled` instead"
-        )
-    versions = []
-    for page in client.get_paginator("list_versions_by_function").paginate(
-        FunctionName=function_name
-    ):
-        versions += [v for v in page["Versions"] if v["Version"] != "$LATEST"]
-    runs = {v["Version"]: _version_run(v) for v in versions}
-    if current not in runs:
-        raise ReleaseError(
-            f"{function_name}:{LIVE_ALIAS} points at {current}, not a published version"
-        )
-    older = sorted((int(v) for v in runs if int(v) < int(current)), reverse=True)
-    if to:
-        choices = [v for v in sorted(map(int, runs), reverse=True) if runs[str(v)] == to]
-        if not choices:
-            known = sorted({r for r in runs.values() if r})
+def _rollback_targets(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The API function and the batch function (None: batch scoring is off) to move."""
+    if args.function_name:
+        if not (args.batch_function_name or args.api_only):
             raise ReleaseError(
-                f"no version of {function_name} serves run {to!r}; versions serve {known}"
+                "with --function-name, say what bulk scoring does: --batch-function-name "
+                "<BatchFunctionName output> moves it too, --api-only leaves it on its run"
             )
-    else:
-        choices = [v for v in older if runs[str(v)] and runs[str(v)] != runs[current]]
-        if not choices:
-            raise ReleaseError(
-                f"no earlier version of {function_name} served another run than {runs[current]!r}"
-            )
-    target = str(choices[0])
-    run_id = runs[target]
-    assert run_id is not None
-    client.update_alias(FunctionName=function_name, Name=LIVE_ALIAS, FunctionVersion=target,
-                        RoutingConfig={"AdditionalVersionWeights": {}})  # fmt: skip
-    log.info(
-        "%s:%s moved from version %s to %s (run %s)",
-        function_name,
-        LIVE_ALIAS,
-        current,
-        target,
-        run_id,
-    )
-    if cdk_json is not None:
-        document, _ = pin(cdk_json, run_id, None)
-        write_cdk_json(cdk_json, document)
-        log.info(
-            "pinned run %s in %s: commit it so the next deploy keeps serving it", run_id, cdk_json
-        )
-    return target, run_id
-
-
-def _aws_errors() -> tuple[type[BaseException], ...]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return (BotoCoreError, ClientError)
-
-
-def _from_outputs(outputs: Path, key: str) -> str | None:
-    try:
-        stacks = json.loads(outputs.read_text())
-    except (OSError, ValueError):
-        return None
-    return next((s[key] for s in stacks.values() if key in s), None)
+        return args.function_name, args.batch_function_name
+    outputs = _outputs(args.outputs, args.cdk_json)
+    if "FunctionName" not in outputs:
+        raise ReleaseError(f"{args.outputs} names no FunctionName: pass --function-name")
+    return outputs["FunctionName"], args.batch_function_name or outputs.get("BatchFunctionName")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -210,9 +168,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m infra.release", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--cdk-json", type=Path, default=REPO / "cdk.json")
-    parser.add_argument("--outputs", type=Path, default=REPO / "cdk.out" / "outputs.json",
+    parser.add_argument("--outputs", type=Path, default=OUTPUTS_FILE,
                         help="`cdk deploy --outputs-file`: where --bucket and --function-name "
-                        "default from")  # fmt: skip
+                        "default from (re-created from the deployed stack when missing)")  # fmt: skip
     verbs = parser.add_subparsers(dest="verb", required=True)
     up = verbs.add_parser("promote", help="verify a published run, pin it, optionally deploy")
     up.add_argument("run_id")
@@ -221,9 +179,32 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     up.add_argument("--traffic-shift", help=f"a CodeDeploy Lambda config name (default: {DEFAULT_SHIFT} "
                     "when the stack has none)")  # fmt: skip
-    up.add_argument("--deploy", action="store_true", help="run `npx cdk deploy` after pinning")
+    up.add_argument("--deploy", action="store_true", help="deploy (as make deploy) after pinning")
+    up.add_argument("--require-approval", choices=APPROVALS,
+                    help="with --deploy; default: cdk.json's requireApproval")  # fmt: skip
+    up.add_argument("--force", action="store_true",
+                    help="promote even when its shadow agreement is below shadowMinAgreement")  # fmt: skip
+    side = verbs.add_parser("shadow", help="put a run beside the live version on a sample of "
+                            "requests (cdk.json shadowRun), or --stop")  # fmt: skip
+    side.add_argument("run_id", nargs="?")
+    side.add_argument("--stop", action="store_true", help="take the shadow away")
+    side.add_argument("--sample", type=float, help="share of prediction requests copied "
+                      "(cdk.json shadowSample, default 0.1)")  # fmt: skip
+    side.add_argument(
+        "--bucket", help="the artifacts bucket (default: the ArtifactsBucketName output)"
+    )
+    side.add_argument("--deploy", action="store_true", help="deploy (as make deploy) after")
+    report = verbs.add_parser("compare", help="what the shadowed run did on live traffic")
+    report.add_argument("run_id", nargs="?", help="default: cdk.json's shadowRun")
+    report.add_argument("--hours", type=int, default=COMPARE_HOURS,
+                        help=f"how far back (default {COMPARE_HOURS})")  # fmt: skip
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
     back = verbs.add_parser("rollback", help="move the live alias back to an earlier run's version")
     back.add_argument("--function-name", help="default: the FunctionName output")
+    back.add_argument("--batch-function-name",
+                      help="default: the BatchFunctionName output (none: batchScoring is off)")  # fmt: skip
+    back.add_argument("--api-only", action="store_true",
+                      help="move the API's alias only; bulk scoring keeps its run")  # fmt: skip
     back.add_argument("--to", help="the run to go back to (default: the one before the current)")
     back.add_argument("--no-pin", action="store_true", help="leave cdk.json alone")
     return parser.parse_args(argv)
@@ -232,26 +213,43 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="release: %(message)s")
     args = parse_args(argv)
-    try:
+
+    def run() -> None:
         if args.verb == "promote":
-            bucket = args.bucket or _from_outputs(args.outputs, "ArtifactsBucketName")
+            bucket = args.bucket
+            if not bucket and read_config(args.cdk_json).model_location.bucket is None:
+                bucket = _outputs(args.outputs, args.cdk_json).get("ArtifactsBucketName")
             promote(args.run_id, bucket=bucket, cdk_json=args.cdk_json,
-                    traffic_shift=args.traffic_shift, deploy=args.deploy)  # fmt: skip
-        else:
-            name = args.function_name or _from_outputs(args.outputs, "FunctionName")
-            if not name:
-                raise ReleaseError("which function? pass --function-name (the FunctionName output)")
-            rollback(name, to=args.to, cdk_json=None if args.no_pin else args.cdk_json)
-    except DeployFailed as exc:
-        log.error("%s", exc)
-        return 1
-    except _aws_errors() as exc:
-        log.error("AWS refused: %s; check the credentials, AWS_REGION and the function name", exc)
-        return 2
-    except ReleaseError as exc:
-        log.error("%s", exc)
-        return 2
-    return 0
+                    traffic_shift=args.traffic_shift, deploy=args.deploy,
+                    require_approval=args.require_approval, force=args.force)  # fmt: skip
+            return
+        if args.verb in ("shadow", "compare"):
+            from infra.shadow_release import compare, shadow
+
+            if args.verb == "compare":
+                compare(args.run_id, cdk_json=args.cdk_json, hours=args.hours, as_json=args.json)
+                return
+            if bool(args.run_id) == args.stop:
+                raise ReleaseError("name the run to shadow, or --stop (not both)")
+            bucket = args.bucket
+            if (
+                not bucket
+                and not args.stop
+                and read_config(args.cdk_json).model_location.bucket is None
+            ):
+                bucket = _outputs(args.outputs, args.cdk_json).get("ArtifactsBucketName")
+            shadow(None if args.stop else args.run_id, bucket=bucket, cdk_json=args.cdk_json,
+                   sample=args.sample, deploy_now=args.deploy)  # fmt: skip
+            return
+        name, batch = _rollback_targets(args)
+        _, run_id = rollback(name, to=args.to, batch_function_name=batch, api_only=args.api_only)
+        if not args.no_pin:
+            document, _ = pin(args.cdk_json, run_id, None)
+            write_cdk_json(args.cdk_json, document)
+            log.info("pinned run %s in %s: commit it so the next deploy keeps serving it",
+                     run_id, args.cdk_json)  # fmt: skip
+
+    return run_command(run, log, check="the credentials, AWS_REGION and the function name")
 
 
 if __name__ == "__main__":

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Annotations, CfnOutput, Stack
+from aws_cdk import Annotations, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.alarms import ServiceAlarms
+from infra.api_edge import CustomDomain, WebAcl
 from infra.artifacts_bucket import ArtifactsBucket
 from infra.batch_scoring import BatchScoring
 from infra.canary_deployment import CanaryDeployment
 from infra.config import API_INTEGRATION_TIMEOUT_S, ServiceConfig
 from infra.inference_function import InferenceFunction
+from infra.monitoring import add_monitoring
 from infra.public_api import PublicApi
+from infra.stack_outputs import add_outputs
 from infra.training_role import TrainingRole
 
 
@@ -26,7 +29,11 @@ class SentimentStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         storage = ArtifactsBucket(
-            self, "Artifacts", noncurrent_version_days=config.noncurrent_version_days
+            self,
+            "Artifacts",
+            noncurrent_version_days=config.noncurrent_version_days,
+            job_files_days=config.job_files_days,
+            batch_output_days=config.batch_output_days,
         )
         training = TrainingRole(self, "Training", bucket=storage.bucket)
 
@@ -37,6 +44,9 @@ class SentimentStack(Stack):
             else storage.bucket
         )
         model_uri = location.uri(model_bucket.bucket_name)
+        # A release stack serves one run per version through `live` aliases (canary, rollback).
+        live_alias = config.traffic_shift != "off"
+        version_description = _version_description(config)
         service = InferenceFunction(
             self,
             "Inference",
@@ -49,8 +59,9 @@ class SentimentStack(Stack):
             reserved_concurrency=config.reserved_concurrency,
             provisioned_concurrency=config.provisioned_concurrency,
             log_retention=config.log_retention,
-            live_alias=config.traffic_shift != "off",
-            version_description=_version_description(config, model_uri),
+            live_alias=live_alias,
+            version_description=version_description,
+            tracing=config.tracing,
         )
         if config.timeout_seconds > API_INTEGRATION_TIMEOUT_S:
             Annotations.of(service).add_warning_v2(
@@ -63,7 +74,7 @@ class SentimentStack(Stack):
                 "sentiment:apiCloudWatchRole",
                 "this stack sets the region's API Gateway CloudWatch logging role (an account "
                 "setting every API in the region logs through; kept on destroy). If your account "
-                "manages that setting, deploy with -c apiCloudWatchRole=false",
+                'manages that setting, set "apiCloudWatchRole": false in cdk.json',
             )
         api = PublicApi(
             self,
@@ -78,7 +89,28 @@ class SentimentStack(Stack):
             access_logs=config.api_access_logs,
             execution_logs=config.api_execution_logs,
             cloud_watch_role=config.api_cloudwatch_role,
+            api_keys=config.api_keys,
+            web_acl=config.web_acl != "off",
         )
+        domain = None
+        if config.domain_name and config.certificate_arn:
+            domain = CustomDomain(
+                self,
+                "Domain",
+                api=api.api,
+                domain_name=config.domain_name,
+                certificate_arn=config.certificate_arn,
+                hosted_zone_id=config.hosted_zone_id,
+            )
+        web_acl = None
+        if config.web_acl != "off":
+            web_acl = WebAcl(
+                self,
+                "WebAcl",
+                stage=api.api.deployment_stage,
+                web_acl=config.web_acl,
+                rate_limit=config.web_acl_rate_limit,
+            )
         alarms = ServiceAlarms(
             self,
             "Alarms",
@@ -94,12 +126,13 @@ class SentimentStack(Stack):
             notify=config.alarm_topic,
             email=config.alarm_email,
         )
-        if config.traffic_shift != "off":
+        release: CanaryDeployment | None = None
+        if live_alias:
             assert service.alias is not None  # live_alias=True made it
             release_alarms = [alarms.server_error_rate, alarms.latency, alarms.errors]
             if alarms.low_confidence is not None:
                 release_alarms.append(alarms.low_confidence)
-            CanaryDeployment(
+            release = CanaryDeployment(
                 self,
                 "Release",
                 alias=service.alias,
@@ -107,6 +140,9 @@ class SentimentStack(Stack):
                 # Throttles say the account is short of concurrency, not that the version is bad.
                 alarms=release_alarms,
             )
+        add_monitoring(self, config=config, service=service, stage=api.api.deployment_stage,
+                       alarms=alarms, canary=release, model_bucket=model_bucket,
+                       model_uri=model_uri)  # fmt: skip
         batch: BatchScoring | None = None
         if config.batch_scoring:
             batch = BatchScoring(
@@ -119,49 +155,38 @@ class SentimentStack(Stack):
                 architecture=config.architecture,
                 memory_mb=config.batch_memory_mb,
                 max_concurrency=config.batch_max_concurrency,
+                reserved_concurrency=config.batch_reserved_concurrency,
                 rows_per_chunk=config.batch_rows_per_chunk,
                 log_retention=config.log_retention,
+                live_alias=live_alias,
+                version_description=version_description,
             )
+            if config.batch_reserved_concurrency is None:
+                Annotations.of(batch).add_info(
+                    "batch scoring shares the account's Lambda concurrency with the API: each "
+                    f"file scores up to batchMaxConcurrency={config.batch_max_concurrency} chunks "
+                    "at once, and files scored together add up. On an account whose concurrency "
+                    'limit is above 100 + N, set "batchReservedConcurrency": N in cdk.json to '
+                    "cap every job together at N (docs/deploy.md, New accounts)"
+                )
 
-        CfnOutput(self, "ApiUrl", value=api.api.url, description="Base URL of the API stage")
-        CfnOutput(
+        add_outputs(
             self,
-            "ArtifactsBucketName",
-            value=storage.bucket.bucket_name,
-            description="Training publishes bundles to s3://<this>/" + config.model_read_prefix,
+            config=config,
+            api=api,
+            bucket=storage.bucket,
+            model_uri=model_uri,
+            service=service,
+            training_role=training.role,
+            alarms=alarms,
+            release=release,
+            batch=batch,
+            domain=domain,
+            web_acl=web_acl,
         )
-        CfnOutput(self, "FunctionName", value=service.function.function_name)
-        CfnOutput(
-            self,
-            "ModelUri",
-            value=model_uri,
-            description="MODEL_URI, the bundle served: cdk.json's modelUri (docs/deploy.md)",
-        )
-        CfnOutput(
-            self,
-            "TrainingRoleArn",
-            value=training.role.role_arn,
-            description="The role SageMaker training jobs run as",
-        )
-        if api.api_key is not None:
-            CfnOutput(
-                self,
-                "ApiKeyId",
-                value=api.api_key.key_id,
-                description="aws apigateway get-api-key --include-value --api-key <this>",
-            )
-        if alarms.topic is not None:
-            CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)
-        if batch is not None:
-            CfnOutput(
-                self,
-                "BatchStateMachineArn",
-                value=batch.state_machine.state_machine_arn,
-                description="Scores each file put under s3://<ArtifactsBucketName>/batch/in/",
-            )
 
 
-def _version_description(config: ServiceConfig, model_uri: str) -> str:
+def _version_description(config: ServiceConfig) -> str:
     """What a published version serves, readable in `aws lambda list-versions-by-function`
     (infra/release.py rolls back by it). Lambda allows 256 characters."""
     run = config.pinned_run

@@ -17,6 +17,23 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 
+
+def pytest_report_header() -> str:
+    """Which CPU kind this ran on: int8 results (and so a flaky near-0.5 prediction) differ by
+    ISA, so every failure report names it (bench/machine.py; the benchmarks record the same)."""
+    from bench.machine import header_line
+
+    return header_line()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
+    """`make test` runs pytest -q, which hides the header: a failed run names the machine in its summary."""
+    if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        from bench.machine import header_line
+
+        terminalreporter.write_sep("-", header_line())
+
+
 # A few steps on a few dozen reviews at a short max_length: seconds on a CPU, yet every stage
 # (data, encoder, Trainer, export, int8, parity, report, manifest, publish) runs for real.
 TINY_ARGS = [
@@ -114,3 +131,41 @@ def tiny_bundle(tiny_run: Path) -> Path:
 def tiny_hf_model(tiny_bundle: Path) -> Path:
     """The fine-tuned Hugging Face checkpoint of the tiny run (loadable by transformers)."""
     return tiny_bundle / "hf"
+
+
+# The real Lambda runtime without Docker (bench/lambda_emulator.py): shared by the runtime tests
+# (tests/function/test_lambda_runtime.py) and the emulator benchmark's smoke run, which would
+# otherwise each assemble a task root (a pip install for the image's platform).
+@pytest.fixture(scope="session")
+def python312() -> Path:
+    from bench.lambda_emulator import Unavailable, find_python
+    from tests.skips import skip_or_fail
+
+    try:
+        return find_python("3.12")
+    except Unavailable as exc:
+        skip_or_fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def rie() -> Path:
+    from bench.lambda_emulator import Unavailable, find_rie
+    from tests.skips import skip_or_fail
+
+    try:
+        return find_rie()
+    except Unavailable as exc:
+        skip_or_fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def lambda_dirs(
+    python312: Path, tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """(task root with the tiny bundle baked in, runtime dir): /var/task and /var/lang's
+    site-packages of the image, for its platform."""
+    from bench.lambda_emulator import assemble_task_root, install_runtime
+
+    root = tmp_path_factory.mktemp("lambda")
+    task_root = assemble_task_root(root / "task", python312, bundle=tiny_bundle.parent)
+    return task_root, install_runtime(root / "runtime")

@@ -1,5 +1,6 @@
 """--time_budget_minutes: measure how fast this machine trains, then size the training set so
-the whole command (training, evaluation, export, report) ends inside the budget.
+the whole command (training, evaluation, export, report) ends inside the budget. Without a
+budget, the same measurement estimates how long the run will take, before it starts.
 
 Sized before the Trainer is built, so its learning-rate schedule (warm-up, linear decay) is made
 for the steps that will really run and ends where it should; stopping a run early at a deadline
@@ -9,8 +10,10 @@ reviews/s on one 2-vCPU kind and twice that on another, and a busy neighbour hal
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -45,6 +48,13 @@ CALIBRATION_QUANTILES = (0.3, 0.6, 0.9)
 # The Trainer clips gradients to this norm every step (TrainingArguments.max_grad_norm); the
 # timed steps do too, so that they cost what a training step costs.
 MAX_GRAD_NORM = 1.0
+# The estimate times one step of the median-length batch, after an untimed warm-up step on a
+# few of its reviews: half the budget's probe (four full steps), and a full batch, because a
+# smaller one overstates the time per token on a CPU.
+ESTIMATE_QUANTILE = 0.5
+ESTIMATE_WARMUP_REVIEWS = 4
+# A run estimated longer than this on a CPU is pointed at the quick profile, a budget, or a GPU.
+LONG_ON_CPU_MINUTES = 30.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,39 @@ class Plan:
         )
 
 
+@dataclass(frozen=True)
+class Estimate:
+    train_samples: int
+    epochs: float
+    steps: int
+    train_minutes: float
+    after_minutes: float  # evaluation, export and report, after training
+    reviews_per_second: float
+    device: str
+    probe_seconds: float
+
+    @property
+    def total_minutes(self) -> float:
+        return self.train_minutes + self.after_minutes
+
+    @property
+    def long_on_cpu(self) -> bool:
+        return self.device == "cpu" and self.total_minutes > LONG_ON_CPU_MINUTES
+
+    def describe(self) -> str:
+        return (
+            f"~{_duration(self.total_minutes)} in all on {self.device}: {self.steps:,} steps "
+            f"({self.train_samples:,} reviews x {self.epochs:g} epochs) at "
+            f"{self.reviews_per_second:.1f} reviews/s, ~{_duration(self.train_minutes)} of "
+            f"training, then ~{_duration(self.after_minutes)} to evaluate, export and report "
+            f"(speed measured in {self.probe_seconds:.0f} s)"
+        )
+
+
+def _duration(minutes: float) -> str:
+    return f"{minutes:.1f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+
+
 def _calibration_batches(train: Dataset, batch_size: int) -> list[list[int]]:
     """A warm-up batch of the longest reviews, then batches of length neighbours from the middle
     and the long end of the distribution, as length-grouped training batches are: the speed
@@ -94,32 +137,66 @@ def _calibration_batches(train: Dataset, batch_size: int) -> list[list[int]]:
     return [order[s : s + batch_size].tolist() for s in starts]
 
 
+def _estimate_batches(train: Dataset, batch_size: int) -> list[list[int]]:
+    """A few reviews of the median-length batch to warm up, then that batch, timed."""
+    order = np.argsort(np.asarray(train["length"]), kind="stable")
+    batch_size = min(batch_size, len(order))
+    start = int(ESTIMATE_QUANTILE * (len(order) - batch_size))
+    batch = order[start : start + batch_size].tolist()
+    return [batch[:ESTIMATE_WARMUP_REVIEWS], batch]
+
+
 def measure_speed(
-    model: PreTrainedModel, collator: Collator, train: Dataset, batch_size: int, lr: float
+    model: PreTrainedModel,
+    collator: Collator,
+    train: Dataset,
+    batch_size: int,
+    lr: float,
+    *,
+    device: torch.device | str = "cpu",
+    bf16: bool = False,
+    quick: bool = False,
 ) -> Speed:
-    """Times a few optimizer steps and one forward pass on a throwaway copy of the model (the
-    copy's updates are discarded: the real model starts from the same weights as without it)."""
+    """Times a few optimizer steps and one forward pass on a throwaway copy of the model, on the
+    device (and in the precision) the Trainer will train on; the copy's updates are discarded,
+    so the real model starts from the same weights as without it. `quick`: the estimate's two
+    steps (one timed) instead of the budget's four (three timed)."""
     start = time.perf_counter()
-    probe = copy.deepcopy(model).train()
+    device = torch.device(device)
+    probe = copy.deepcopy(model).to(device).train()
     optimizer = torch.optim.AdamW(probe.parameters(), lr=lr)
-    batches = _calibration_batches(train, batch_size)
+    batches = (_estimate_batches if quick else _calibration_batches)(train, batch_size)
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    )
+
+    def on_device(idx: list[int]) -> dict[str, torch.Tensor]:
+        return {k: v.to(device) for k, v in collator([train[j] for j in idx]).items()}
+
+    def now() -> float:  # CUDA runs asynchronously: the clock waits for the work queued
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter()
+
     seconds = tokens = 0.0
     for i, idx in enumerate(batches):
-        batch = collator([train[j] for j in idx])
-        step_start = time.perf_counter()
-        probe(**batch).loss.backward()
+        batch = on_device(idx)
+        step_start = now()
+        with autocast:
+            loss = probe(**batch).loss
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(probe.parameters(), MAX_GRAD_NORM)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if i:  # the first step pays for allocator and thread-pool warm-up
-            seconds += time.perf_counter() - step_start
+            seconds += now() - step_start
             tokens += batch["input_ids"].numel()
     probe.eval()
-    batch = collator([train[j] for j in batches[1]])
-    with torch.inference_mode():
-        forward_start = time.perf_counter()
+    batch = on_device(batches[1])
+    with torch.inference_mode(), autocast:
+        forward_start = now()
         probe(**{k: v for k, v in batch.items() if k != "labels"})
-        forward = time.perf_counter() - forward_start
+        forward = now() - forward_start
     del probe, optimizer
     return Speed(
         train_seconds_per_token=seconds / tokens,
@@ -164,4 +241,37 @@ def plan_training(
         reviews_per_second=speed.reviews_per_second(mean_tokens),
         pool=len(pool_lengths),
         fits=fits,
+    )
+
+
+def estimate_run(
+    speed: Speed,
+    *,
+    pool_lengths: list[int],
+    eval_tokens: int,
+    batch_size: int,
+    epochs: float,
+    max_steps: int,
+    processes: int,
+    device: str,
+) -> Estimate:
+    """How long training on all of `pool_lengths` takes at the measured speed (the Trainer's
+    step count: epochs x batches of batch_size x processes, or max_steps), and what comes after
+    it, counted as plan_training counts it. Each process trains its own batch in each step."""
+    mean_tokens = float(np.mean(pool_lengths))
+    if max_steps > 0:
+        steps = max_steps
+    else:
+        steps = math.ceil(epochs * math.ceil(len(pool_lengths) / (batch_size * processes)))
+    train_seconds = steps * batch_size * mean_tokens * speed.train_seconds_per_token
+    after = eval_tokens * speed.forward_seconds_per_token + FIXED_SECONDS
+    return Estimate(
+        train_samples=len(pool_lengths),
+        epochs=epochs if max_steps <= 0 else steps * batch_size * processes / len(pool_lengths),
+        steps=steps,
+        train_minutes=train_seconds / 60,
+        after_minutes=after / 60,
+        reviews_per_second=speed.reviews_per_second(mean_tokens) * processes,
+        device=device,
+        probe_seconds=speed.calibration_seconds,
     )

@@ -97,16 +97,18 @@ def train_and_predict(
     # with the same --seed train the same model.
     set_seed(job.seed)
     model = load_model(model_args.model_name_or_path, labels, model_args.pooling)
+    args = training_arguments(job, str(work), save=save)
     plan = None
     if job.time_budget_minutes is not None:
-        plan, keep = budget_training(
-            job, job.time_budget_minutes, model, encoder, datasets, splits, started
-        )
+        plan, keep = budget_training(job, job.time_budget_minutes, model, encoder, datasets,
+                                     splits, started, args)  # fmt: skip
         datasets["train"] = datasets["train"].select(keep)
         splits = replace(splits, train=splits.train.iloc[keep].reset_index(drop=True))
+    elif not job.resume:  # a resumed run's remaining steps are in its checkpoint
+        estimate_training(job, model, encoder, datasets, splits, args)
     trainer = build_trainer(
         model,
-        training_arguments(job, str(work), save=save),
+        args,
         encoder,
         datasets["train"],
         by_length(datasets["validation"])[0],  # its metrics do not depend on order
@@ -122,6 +124,72 @@ def train_and_predict(
     return Trained(trainer, encoder, probs, splits, plan, train_seconds, trained_at)
 
 
+def eval_tokens(
+    job: JobArguments, encoder: TextEncoder, datasets: dict[str, Any], splits: Splits
+) -> int:
+    """Every token evaluated after (or between) training epochs: validation once per epoch and
+    once for the temperature (training/calibration.py); the test split by torch, by the int8
+    ONNX model and per long-text strategy."""
+    import numpy as np
+
+    from training.budget import ONNX_FORWARD_SHARE
+    from training.long_text_eval import planned_tokens
+
+    return int(
+        sum(datasets["validation"]["length"]) * (np.ceil(job.num_train_epochs) + 1)
+        + (1 + ONNX_FORWARD_SHARE) * sum(datasets["test"]["length"])
+        + ONNX_FORWARD_SHARE
+        * planned_tokens(encoder, splits.test["text"].tolist(), job.long_text_eval_samples)
+    )
+
+
+def _speed(job: JobArguments, model: Any, encoder: TextEncoder, pool: Any, args: Any,
+           quick: bool) -> Any:  # fmt: skip
+    from training.budget import measure_speed
+    from training.finetune import Collator
+
+    return measure_speed(model, Collator(encoder, model), pool, job.per_device_train_batch_size,
+                         job.learning_rate, device=args.device, bf16=args.bf16,
+                         quick=quick)  # fmt: skip
+
+
+def estimate_training(
+    job: JobArguments,
+    model: Any,
+    encoder: TextEncoder,
+    datasets: dict[str, Any],
+    splits: Splits,
+    args: Any,
+) -> None:
+    """Measures training speed (a few seconds) and logs how long the run will take before it
+    starts; on a CPU, a long run is pointed at the quick profile, a budget, or a GPU."""
+    from training.budget import estimate_run
+    from training.ranks import is_main_process
+
+    estimate = estimate_run(
+        _speed(job, model, encoder, datasets["train"], args, quick=True),
+        pool_lengths=datasets["train"]["length"],
+        eval_tokens=eval_tokens(job, encoder, datasets, splits),
+        batch_size=job.per_device_train_batch_size,
+        epochs=job.num_train_epochs,
+        max_steps=job.max_steps,
+        processes=args.world_size,
+        device=args.device.type,
+    )
+    if not is_main_process():  # the main process speaks for all
+        return
+    if estimate.long_on_cpu:
+        log.warning(
+            "estimate: %s. That is long for a CPU: `--profile quick` trains in about 10 "
+            "minutes, `--time_budget_minutes N` sizes the training set to end in N minutes, "
+            "and `python -m training launch` runs this recipe on a SageMaker GPU "
+            "(docs/gpu-training.md)",
+            estimate.describe(),
+        )
+    else:
+        log.info("estimate: %s", estimate.describe())
+
+
 def budget_training(
     job: JobArguments,
     budget_minutes: float,
@@ -130,33 +198,23 @@ def budget_training(
     datasets: dict[str, Any],
     splits: Splits,
     started: float,
+    args: Any,
 ) -> tuple[Plan, list[int]]:
     """Measures training speed, plans the training set for --time_budget_minutes, logs the plan
     and returns it with the pool rows to train on (a stratified, seeded subset)."""
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from training.budget import ONNX_FORWARD_SHARE, measure_speed, plan_training
-    from training.finetune import Collator
-    from training.long_text_eval import planned_tokens
+    from training.budget import plan_training
 
     pool = datasets["train"]
-    speed = measure_speed(model, Collator(encoder, model), pool,
-                          job.per_device_train_batch_size, job.learning_rate)  # fmt: skip
-    test_tokens = sum(datasets["test"]["length"])
+    speed = _speed(job, model, encoder, pool, args, quick=False)
     plan = plan_training(
         speed,
         budget_minutes=budget_minutes,
         elapsed_seconds=time.monotonic() - started,
         pool_lengths=pool["length"],
-        # validation once per epoch and once for the temperature (training/calibration.py);
-        # the test split by torch, by the int8 ONNX model and per long-text strategy
-        eval_tokens=int(
-            sum(datasets["validation"]["length"]) * (np.ceil(job.num_train_epochs) + 1)
-            + (1 + ONNX_FORWARD_SHARE) * test_tokens
-            + ONNX_FORWARD_SHARE
-            * planned_tokens(encoder, splits.test["text"].tolist(), job.long_text_eval_samples)
-        ),
+        eval_tokens=eval_tokens(job, encoder, datasets, splits),
         batch_size=job.per_device_train_batch_size,
         epochs=job.num_train_epochs,
     )

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from contract.bundle import Manifest, verify_bundle, write_manifest
 from contract.encoder import Truncation
 from contract.predictor import OnnxClassifier
+from contract.profile import write_profile
 from contract.storage import check_writable, publish_bundle
 from training.args import ArgumentError, DataArguments, JobArguments, ModelArguments
 from training.calibration import calibrate, validation_logits
@@ -32,6 +33,7 @@ from training.finetune import classification_metrics
 from training.fit import train_and_predict
 from training.long_text_eval import evaluate_long_text, serving_reading
 from training.ranks import is_main_process, on_main_process
+from training.reference import reference_profile
 from training.report import model_card, tfidf_baseline, write_metrics, write_plots
 from training.ship import export_and_gate
 
@@ -185,7 +187,12 @@ def run(
     metrics["calibration"] = calibration.metrics
     metrics["long_text"] = evaluate_long_text(shipped.classifier, test_texts, test_labels,
                                               shipped.probs, job.long_text_eval_samples)  # fmt: skip
+    manifest_reading = serving_reading(metrics["long_text"])
     shipped.classifier.temperature = calibration.temperature  # as the bundle will serve
+    shipped.classifier.strategy = manifest_reading["strategy"]
+    shipped.classifier.combine = manifest_reading["combine"]
+    # What live traffic is compared with (contract/profile.py); the manifest covers the file.
+    write_profile(bundle, reference_profile(shipped.classifier, test_texts, shipped.probs))
     if job.save_hf_checkpoint:
         trainer.model.save_pretrained(bundle / "hf")
         trainer.processing_class.save_pretrained(bundle / "hf")
@@ -211,7 +218,7 @@ def run(
         precision=shipped.precision,
         precision_reason=shipped.reason,
         temperature=calibration.temperature,
-        long_text=serving_reading(metrics["long_text"]),
+        long_text=manifest_reading,
     )
     write_metrics(bundle, metrics)
     (bundle / "README.md").write_text(

@@ -14,8 +14,8 @@ from typing import Any
 from function.batch.errors import BatchError
 from function.batch.layout import ROWS_PER_CHUNK
 from function.config import Settings, load_settings
+from function.loader import Predictor, load_model
 from function.logs import configure_logging
-from function.predictor import Predictor
 
 log = logging.getLogger(__name__)
 STEPS = ("plan", "score", "summarize")
@@ -32,8 +32,6 @@ def _settings() -> Settings:
 
 @lru_cache(maxsize=1)
 def _predictor() -> Predictor:
-    from function.loader import load_model
-
     state = load_model(_settings())
     if state.predictor is None:
         raise BatchError(f"no verified model to score with: {state.error}")

@@ -16,7 +16,7 @@ from typing import Any
 from function.batch.errors import BatchError
 from function.batch.formats import Record, records, split_lines
 from function.batch.layout import part_key, stats_key
-from function.predictor import Predictor
+from function.loader import Predictor
 
 log = logging.getLogger(__name__)
 # Texts per Predictor.run call. The predictor batches by padded tokens inside a call; this only

@@ -63,7 +63,7 @@ print(verify_bundle(dest, serving_only=True).run_id)
 """
 # The app and every module it imports at start come from the task root alone (-S: no
 # site-packages), so a missing pin fails the build instead of the first cold start.
-SMOKE = "import function.main, function.predictor, contract.storage, function.batch.handler"
+SMOKE = "import function.main, function.loader, contract.storage, function.batch.handler"
 
 
 class AssembleError(Exception):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from contract.evidence import Explanation
 from function.deps import JsonBody, PredictorDep, SettingsDep, check_limits, explain_top_k
+from function.loader import Explained
 from function.routes.common import ERROR_RESPONSES, run_timed
 from function.schemas import (
     CharRange,
@@ -70,9 +71,9 @@ def predict(
     for i, (row, reading) in enumerate(zip(output.probs.tolist(), output.readings, strict=True)):
         best = max(range(len(labels)), key=row.__getitem__)
         evidence = None
-        if output.evidence is not None and output.window_probs is not None:
-            found, windows = output.evidence[i], output.window_probs[i]
-            evidence = evidence_view(texts[i], found, windows, labels, confident)
+        if isinstance(output, Explained):
+            windows = predictor.classifier.probabilities(output.window_logits[i])
+            evidence = evidence_view(texts[i], output.evidence[i], windows, labels, confident)
         predictions.append(
             Prediction(
                 label=labels[best],

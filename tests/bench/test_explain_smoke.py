@@ -4,30 +4,14 @@ reviews measures nothing; `make bench-explain` on the make-run bundle does."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench.conftest import assert_provenance, run_bench
 
 
-def test_smoke_runs_every_side(tiny_bundle: Path, tmp_path: Path) -> None:
-    output = tmp_path / "explain.json"
-    command = [
-        sys.executable,
-        "-m",
-        "bench.explain",
-        "--smoke",
-        "--model_uri",
-        str(tiny_bundle),
-        "--output",
-        str(output),
-    ]
-    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    report = json.loads(output.read_text())
-    assert report["smoke"] is True and report["reviews"] == 3
+def test_smoke_runs_every_side(tiny_bundle: Path, output: Path) -> None:
+    report, _ = run_bench("explain", output, "--model_uri", str(tiny_bundle))
+    assert report["reviews"] == 3
     methods = report["methods"]
     # The tiny bundle is mean-pooled: its export carries the split, so every rival runs.
     assert set(methods) == {"ours", "random", "occlusion", "shap", "split", "passages 2/1"}
@@ -49,4 +33,4 @@ def test_smoke_runs_every_side(tiny_bundle: Path, tmp_path: Path) -> None:
         "time_vs_established",
         "explained_vs_plain_median_review",
     }
-    assert report["machine"]["cpu"] and "avx2" in report["machine"] and report["commit"]
+    assert_provenance(report)

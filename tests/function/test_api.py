@@ -57,10 +57,11 @@ def test_predict_batch_keeps_order_and_matches_single(http: httpx.Client) -> Non
     assert len(batch) == len(REVIEWS)
     for text, pred in zip(REVIEWS, batch, strict=True):
         (single,) = http.post("/predict", json={"text": text}).json()["predictions"]
-        assert single["label"] == pred["label"]
-        # int8 dynamic quantization scales activations per batch, so the batch a text runs in
-        # moves its score a little (padding never does: it is masked).
+        # int8 dynamic quantization scales activations per batch (padding included), so the
+        # batch a text runs in moves its score: by at most 0.0049 here (AVX-512 VNNI), 4x under
+        # the tolerance, and these reviews sit 0.06-0.17 from 0.5, so no kernel's share flips one.
         assert math.isclose(single["score"], pred["score"], abs_tol=0.02)
+        assert single["label"] == pred["label"]
         assert single["num_tokens"] == pred["num_tokens"]
 
 

@@ -1,7 +1,9 @@
 """The function under the real Lambda runtime, without Docker: the task root assembled for the
 image's platform by function/image/assemble.py (the script the Dockerfile runs), run by Python 3.12
 under the AWS Lambda Runtime Interface Emulator and awslambdaric, the bundle fetched from an s3://
-MODEL_URI on a moto server on loopback. Every event in events/ goes through it, and bad ones."""
+MODEL_URI on a moto server on loopback. Every event in events/ goes through it, and bad ones.
+The task root and the runtime (python312, rie, lambda_dirs) are tests/conftest.py's: the
+emulator benchmark's smoke run reuses them."""
 
 from __future__ import annotations
 
@@ -13,49 +15,14 @@ from typing import Any
 import boto3
 import pytest
 
-from bench.lambda_emulator import (
-    Emulator,
-    Unavailable,
-    assemble_task_root,
-    find_python,
-    find_rie,
-    install_runtime,
-)
+from bench.lambda_emulator import Emulator
 from contract.bundle import read_manifest
 from contract.storage import publish_bundle
 from function.image.assemble import AssembleError, bake_bundle
 from tests.events import EVENTS, api_response, check_event
-from tests.skips import skip_or_fail
 
 REPO = Path(__file__).resolve().parents[2]
 AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-
-
-@pytest.fixture(scope="module")
-def python312() -> Path:
-    try:
-        return find_python("3.12")
-    except Unavailable as exc:
-        skip_or_fail(str(exc))
-
-
-@pytest.fixture(scope="module")
-def rie() -> Path:
-    try:
-        return find_rie()
-    except Unavailable as exc:
-        skip_or_fail(str(exc))
-
-
-@pytest.fixture(scope="module")
-def lambda_dirs(
-    python312: Path, tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, Path]:
-    """(task root with the tiny bundle baked in, runtime dir): /var/task and /var/lang's
-    site-packages of the image, for its platform."""
-    root = tmp_path_factory.mktemp("lambda")
-    task_root = assemble_task_root(root / "task", python312, bundle=tiny_bundle.parent)
-    return task_root, install_runtime(root / "runtime")
 
 
 @pytest.fixture(scope="module")

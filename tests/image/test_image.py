@@ -18,6 +18,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from bench.machine import provenance
 from tests.conftest import REPO, free_port
 from tests.events import EVENTS, check_event
 from tests.image import commands
@@ -146,6 +147,6 @@ def record(figures: dict) -> None:
         return
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     image = data.get("image", {})
-    image.update(figures, measured=datetime.now(UTC).isoformat(timespec="seconds"))
+    image.update(figures, measured=datetime.now(UTC).isoformat(timespec="seconds"), **provenance())
     data["image"] = image
     RESULTS.write_text(json.dumps(data, indent=2) + "\n")

@@ -67,6 +67,32 @@ RELEASE: dict[str, Any] = {
     "modelUri": "models/run-20261129-abc",
     "trafficShift": "Canary10Percent5Minutes",
 }
+# A release with a candidate shadowed beside it, a topic, and the drift check's knobs turned.
+MONITORING: dict[str, Any] = {
+    **RELEASE,
+    "shadowRun": "run-20261130-new",
+    "shadowSample": "0.25",
+    "alarmTopic": True,
+    "driftPsiThreshold": 0.3,
+    "driftWindowMinutes": "30",
+    "driftMinPredictions": 800,
+    "tracing": "false",
+}
+
+# Every opt-in at once: a custom domain with its Route 53 record, a web ACL made here, two API
+# keys (a rotation in progress), the GitHub deploy role's stack, other lifecycle days.
+EDGE: dict[str, Any] = {
+    "authMode": "apiKey",
+    "apiKeys": '["ApiKey","ApiKey2027a"]',
+    "domainName": "api.example.com",
+    "certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f",
+    "hostedZoneId": "Z0123456789ABCDEFGHIJ",
+    "webAcl": "managed",
+    "webAclRateLimit": 500,
+    "githubRepository": "example-org/sentiment-api",
+    "jobFilesDays": 7,
+    "batchOutputDays": "null",
+}
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -156,3 +182,13 @@ def no_api_logs(synth: Callable[[dict[str, Any]], Synth]) -> Synth:
 @pytest.fixture(scope="session")
 def release(synth: Callable[[dict[str, Any]], Synth]) -> Synth:
     return synth(RELEASE)
+
+
+@pytest.fixture(scope="session")
+def edge(synth: Callable[[dict[str, Any]], Synth]) -> Synth:
+    return synth(EDGE)
+
+
+@pytest.fixture(scope="session")
+def monitoring(synth: Callable[[dict[str, Any]], Synth]) -> Synth:
+    return synth(MONITORING)

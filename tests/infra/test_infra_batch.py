@@ -6,7 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+from aws_cdk.assertions import Annotations, Match
+
+from infra.context import ConfigError
 from infra.inference_function import FUNCTION_LOGICAL_ID
+from tests.infra.test_infra_config import config
 
 
 def _batch_function(synth: Any) -> dict[str, Any]:
@@ -35,7 +40,7 @@ def test_the_batch_function_is_the_same_image_with_another_cmd(default: Any, ful
             batch["Environment"]["Variables"]["MODEL_URI"]
             == api["Environment"]["Variables"]["MODEL_URI"]
         )
-        assert batch["Timeout"] == 900 and batch["MemorySize"] == 3538
+        assert batch["Timeout"] == 900
 
 
 def test_the_state_machine_plans_maps_and_summarizes(default: Any) -> None:
@@ -53,10 +58,18 @@ def test_the_state_machine_plans_maps_and_summarizes(default: Any) -> None:
         "Bucket.$": "$.plan.bucket",
         "Key.$": "$.plan.items_key",
     }
-    assert chunks["MaxConcurrency"] == 10 and chunks["ToleratedFailurePercentage"] == 100
+    assert chunks["ToleratedFailurePercentage"] == 100
     score = chunks["ItemProcessor"]["States"]["Score"]
     assert score["Parameters"] == {"step": "score", "chunk.$": "$"}
     assert any("States.TaskFailed" in r["ErrorEquals"] for r in score["Retry"])
+    # A throttled worker waits (other jobs or the API hold the concurrency), before any other
+    # retrier could match it and give up after seconds.
+    throttled = score["Retry"][0]
+    assert throttled["ErrorEquals"] == ["Lambda.TooManyRequestsException"]
+    assert throttled["MaxAttempts"] >= 10 and throttled["JitterStrategy"] == "FULL"
+    assert all(
+        "Lambda.TooManyRequestsException" not in r["ErrorEquals"] for r in score["Retry"][1:]
+    )
     assert chunks["Next"] == "Summarize" and states["Summarize"]["Next"] == "AllChunksScored"
     assert states["Incomplete"]["Type"] == "Fail"
 
@@ -75,7 +88,8 @@ def test_a_file_under_batch_in_starts_a_job(default: Any) -> None:
         "EventBridgeConfiguration": {"EventBridgeEnabled": True}
     }
     default.template.resource_count_is("Custom::S3BucketNotifications", 0)
-    rule = default.one("AWS::Events::Rule")["Properties"]
+    rule_id = next(k for k in default.of_type("AWS::Events::Rule") if k.startswith("Batch"))
+    rule = default.resources[rule_id]["Properties"]
     assert rule["EventPattern"] == {
         "source": ["aws.s3"],
         "detail-type": ["Object Created"],
@@ -121,6 +135,46 @@ def test_the_batch_role_reads_inputs_writes_outputs_and_nothing_else(default: An
 def test_batch_scoring_can_be_left_out(synth: Any) -> None:
     off = synth({"batchScoring": "false"})
     off.template.resource_count_is("AWS::StepFunctions::StateMachine", 0)
-    off.template.resource_count_is("AWS::Events::Rule", 0)
-    assert len(off.of_type("AWS::Lambda::Function")) == 1
+    assert not [k for k in off.of_type("AWS::Events::Rule") if k.startswith("Batch")]
+    assert len(off.of_type("AWS::Lambda::Function")) == 2  # the API's and the drift check's
     assert "BatchStateMachineArn" not in off.outputs
+
+
+# --- a new account: AWS's Lambda quotas page says new accounts start with reduced quotas
+# (commonly 10 concurrent executions and 3,008 MB of memory) ---------------------------------
+NEW_ACCOUNT_CONCURRENCY = 10
+NEW_ACCOUNT_MEMORY_MB = 3008
+
+
+def test_the_defaults_fit_a_new_account_and_leave_the_api_most_of_it(default: Any) -> None:
+    for function in default.of_type("AWS::Lambda::Function").values():
+        assert function["Properties"]["MemorySize"] <= NEW_ACCOUNT_MEMORY_MB
+        # A reservation fails the deploy on such an account (it must keep its minimum unreserved).
+        assert "ReservedConcurrentExecutions" not in function["Properties"]
+    per_file = _definition(default)["States"]["ScoreChunks"]["MaxConcurrency"]
+    assert per_file <= NEW_ACCOUNT_CONCURRENCY // 4  # two files at once still leave the API 6
+    note = Annotations.from_stack(default.stack).find_info(
+        "*", Match.string_like_regexp(".*batchReservedConcurrency.*")
+    )
+    assert len(note) == 1, "synth must say how to cap batch scoring where the account allows"
+
+
+def test_a_reserved_share_caps_every_batch_job_together(synth: Any) -> None:
+    capped = synth({"batchReservedConcurrency": "20", "batchMaxConcurrency": 20})
+    assert _batch_function(capped)["ReservedConcurrentExecutions"] == 20
+    api = capped.resources[FUNCTION_LOGICAL_ID]["Properties"]
+    assert "ReservedConcurrentExecutions" not in api  # the API keeps the unreserved pool
+    notes = Annotations.from_stack(capped.stack).find_info(
+        "*", Match.string_like_regexp(".*batchReservedConcurrency.*")
+    )
+    assert notes == []
+
+
+def test_a_job_may_not_outrun_its_reserved_share() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"'batchMaxConcurrency' is 8: expected at most batchReservedConcurrency \(4\)",
+    ):
+        config(batchReservedConcurrency=4, batchMaxConcurrency=8)
+    with pytest.raises(ConfigError, match="'batchReservedConcurrency' is 0"):
+        config(batchReservedConcurrency=0)

@@ -59,14 +59,8 @@ def template(cloud_assembly: Path) -> dict[str, Any]:
 
 def test_cli_synth_writes_the_template(template: dict[str, Any]) -> None:
     assert FUNCTION_LOGICAL_ID in template["Resources"]
-    assert set(template["Outputs"]) == {
-        "ApiUrl",
-        "ArtifactsBucketName",
-        "BatchStateMachineArn",
-        "FunctionName",
-        "ModelUri",
-        "TrainingRoleArn",
-    }
+    assert {"ApiUrl", "ArtifactsBucketName", "FunctionName", "ModelUri", "TrainingRoleArn",
+            "AuthMode", "ApiCloudWatchRole", "BatchStateMachineArn"} <= set(template["Outputs"])  # fmt: skip
 
 
 def test_function_carries_what_sam_local_needs(
@@ -110,6 +104,17 @@ def test_invalid_context_fails_cli_synth_with_the_fix(tmp_path: Path) -> None:
     result = cdk_synth(tmp_path, "architecture=x86", "modelUri=models/latest.json")
     assert result.returncode != 0
     assert "context 'architecture' is 'x86': expected one of x86_64, arm64" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / f"{STACK}.template.json").exists()
+
+
+def test_a_guarded_setting_given_with_c_is_refused(tmp_path: Path) -> None:
+    """`-c authMode=apiKey` would hold for one deploy and the next plain one would delete the
+    key; such a setting is read from cdk.json only."""
+    result = cdk_synth(tmp_path, "authMode=apiKey")
+    assert result.returncode != 0
+    assert "context 'authMode' is 'apiKey' here but 'none' in" in result.stderr
+    assert "authMode is read from cdk.json only" in result.stderr
     assert not (tmp_path / f"{STACK}.template.json").exists()
 
 

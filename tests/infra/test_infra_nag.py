@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Annotations, Match
 
-VARIANTS = ["default", "full", "iam", "api_logs", "no_api_logs", "release"]
+VARIANTS = ["default", "full", "iam", "api_logs", "no_api_logs", "release", "edge", "monitoring"]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -21,14 +21,52 @@ def _logical_id(synth: Any, type_name: str, prefix: str) -> str:
     return found[0]
 
 
+def _versions(synth: Any) -> dict[str, dict[str, Any]]:
+    """Each function's published version, by the function's logical id."""
+    versions = synth.of_type("AWS::Lambda::Version").values()
+    return {v["Properties"]["FunctionName"]["Ref"]: v for v in versions}
+
+
 def test_the_version_names_the_run_it_serves(release: Any) -> None:
-    version = release.one("AWS::Lambda::Version")["Properties"]
-    assert version == {
-        "Description": "run run-20261129-abc",
-        "FunctionName": {"Ref": FUNCTION_LOGICAL_ID},
+    versions = _versions(release)
+    batch_id = _logical_id(release, "AWS::Lambda::Function", "BatchFunction")
+    assert set(versions) == {FUNCTION_LOGICAL_ID, batch_id}  # the API's and bulk scoring's
+    for function_id, version in versions.items():
+        assert version["Properties"] == {
+            "Description": "run run-20261129-abc",
+            "FunctionName": {"Ref": function_id},
+        }
+        env = release.resources[function_id]["Properties"]["Environment"]["Variables"]
+        assert env["MODEL_URI"]["Fn::Join"][1][-1] == "/models/run-20261129-abc"  # no pointer
+
+
+def test_each_version_outlives_the_deploy_that_replaces_it(release: Any) -> None:
+    """A deploy gives the Version a new logical id; CloudFormation deletes the one dropped from
+    the template unless its DeletionPolicy keeps it, and rollback then has nothing to go back
+    to. (aws-cdk-lib's VersionOptions.removal_policy defaults to DESTROY: no policy at all.)"""
+    for version in _versions(release).values():
+        assert version["DeletionPolicy"] == "Retain"
+        assert version["UpdateReplacePolicy"] == "Retain"
+
+
+def test_bulk_scoring_runs_its_live_alias_which_moves_with_the_release(release: Any) -> None:
+    batch_id = _logical_id(release, "AWS::Lambda::Function", "BatchFunction")
+    alias_id = _logical_id(release, "AWS::Lambda::Alias", "BatchLiveAlias")
+    alias = release.resources[alias_id]["Properties"]
+    version_id = next(
+        k
+        for k, v in release.of_type("AWS::Lambda::Version").items()
+        if v["Properties"]["FunctionName"] == {"Ref": batch_id}
+    )
+    assert alias == {
+        "FunctionName": {"Ref": batch_id},
+        "FunctionVersion": {"Fn::GetAtt": [version_id, "Version"]},
+        "Name": "live",
     }
-    env = release.resources[FUNCTION_LOGICAL_ID]["Properties"]["Environment"]["Variables"]
-    assert env["MODEL_URI"]["Fn::Join"][1][-1] == "/models/run-20261129-abc"  # no pointer at init
+    definition = json.dumps(release.one("AWS::StepFunctions::StateMachine")["Properties"])
+    assert alias_id in definition, "the state machine must invoke the batch alias"
+    # CodeDeploy shifts the API's alias only; the batch alias follows the stack update.
+    assert "UpdatePolicy" not in release.resources[alias_id]
 
 
 def test_the_api_calls_the_live_alias_which_codedeploy_moves(release: Any) -> None:
@@ -43,7 +81,9 @@ def test_the_api_calls_the_live_alias_which_codedeploy_moves(release: Any) -> No
     for method in release.of_type("AWS::ApiGateway::Method").values():
         uri = json.dumps(method["Properties"]["Integration"]["Uri"])
         assert alias_id in uri, "every API method must invoke the alias, not $LATEST"
-    permissions = release.of_type("AWS::Lambda::Permission").values()
+    permissions = [p for p in release.of_type("AWS::Lambda::Permission").values()
+                   if p["Properties"]["Principal"] == "apigateway.amazonaws.com"]  # fmt: skip
+    assert permissions
     assert all(p["Properties"]["FunctionName"] == {"Ref": alias_id} for p in permissions)
 
 
@@ -93,11 +133,13 @@ def test_traffic_shift_follows_context(synth: Any, shift: str, config_name: str)
 def test_dev_stacks_have_no_deployment(default: Any) -> None:
     default.template.resource_count_is("AWS::CodeDeploy::DeploymentGroup", 0)
     default.template.resource_count_is("AWS::Lambda::Alias", 0)
+    default.template.resource_count_is("AWS::Lambda::Version", 0)
 
 
 def test_provisioned_concurrency_and_a_canary_share_the_alias(synth: Any) -> None:
     both = synth({**RELEASE, "provisionedConcurrency": 2})
-    alias = both.one("AWS::Lambda::Alias")["Properties"]
+    alias = both.resources[_logical_id(both, "AWS::Lambda::Alias", "InferenceLiveAlias")]
+    alias = alias["Properties"]
     assert alias["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": 2}
     both.template.resource_count_is("AWS::CodeDeploy::DeploymentGroup", 1)
 

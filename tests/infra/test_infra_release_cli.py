@@ -87,17 +87,17 @@ def test_promote_refuses_a_bad_shift_and_a_missing_bucket(published: Any, cdk_js
     assert "trafficShift" not in context_of(cdk_json)
 
 
-def _function_with_versions(runs: list[str]) -> tuple[Any, str]:
+def _function_with_versions(runs: list[str], kind: str = "sentiment") -> tuple[Any, str]:
     """A function on moto's Lambda with one version per run, named as the stack names them."""
     import boto3
 
     iam = boto3.client("iam")
-    role = iam.create_role(RoleName=f"r-{len(runs)}-{id(runs)}", AssumeRolePolicyDocument="{}")
+    role = iam.create_role(RoleName=f"r-{kind}-{id(runs)}", AssumeRolePolicyDocument="{}")
     client = boto3.client("lambda")
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("h.py", "def handler(event, context):\n    return 1\n")
-    name = f"sentiment-{id(runs)}"
+    name = f"{kind}-{id(runs)}"
     client.create_function(FunctionName=name, Runtime="python3.12", Role=role["Role"]["Arn"],
                            Handler="h.handler", Code={"ZipFile": code.getvalue()})  # fmt: skip
     for run in runs:
@@ -109,9 +109,13 @@ def _function_with_versions(runs: list[str]) -> tuple[Any, str]:
     return client, name
 
 
+def _live(client: Any, name: str) -> str:
+    return client.get_alias(FunctionName=name, Name="live")["FunctionVersion"]
+
+
 def test_rollback_moves_live_to_the_previous_run(s3: Any, cdk_json: Path) -> None:
     client, name = _function_with_versions(["run-a", "run-b", "run-c"])
-    args = ["--cdk-json", str(cdk_json), "rollback", "--function-name", name]
+    args = ["--cdk-json", str(cdk_json), "rollback", "--function-name", name, "--api-only"]
     assert main(args) == 0
     assert client.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == "2"
     assert context_of(cdk_json)["modelUri"] == "models/run-b"  # the next deploy keeps it
@@ -127,10 +131,70 @@ def test_rollback_refuses_what_it_cannot_do(
     s3: Any, cdk_json: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     _, name = _function_with_versions(["run-a"])
-    args = ["--cdk-json", str(cdk_json), "rollback", "--function-name", name]
+    args = ["--cdk-json", str(cdk_json), "rollback", "--function-name", name, "--api-only"]
     assert main(args) == 2
     assert "no earlier version" in caplog.text
     assert main([*args, "--to", "run-z"]) == 2
     assert "no version of" in caplog.text and "['run-a']" in caplog.text
-    assert main(["--cdk-json", str(cdk_json), "rollback", "--function-name", "missing"]) == 2
+    missing = ["--cdk-json", str(cdk_json), "rollback", "--function-name", "missing"]
+    assert main([*missing, "--api-only"]) == 2
+    assert main(missing) == 2  # and say what bulk scoring does
+    assert "--batch-function-name <BatchFunctionName output> moves it too" in caplog.text
     assert context_of(cdk_json)["modelUri"] == "models/latest.json"
+
+
+# --- bulk scoring moves with the API ------------------------------------------------------------
+
+
+def test_rollback_moves_bulk_scoring_to_the_same_run(s3: Any, cdk_json: Path) -> None:
+    client, api = _function_with_versions(["run-a", "run-b", "run-c"])
+    _, batch = _function_with_versions(["run-a", "run-b", "run-c"], kind="batch")
+    args = ["--cdk-json", str(cdk_json), "rollback", "--function-name", api,
+            "--batch-function-name", batch]  # fmt: skip
+    assert main(args) == 0
+    assert (_live(client, api), _live(client, batch)) == ("2", "2")
+    assert main([*args, "--to", "run-c"]) == 0
+    assert (_live(client, api), _live(client, batch)) == ("3", "3")
+
+
+def test_rollback_moves_nothing_when_bulk_scoring_lacks_the_run(
+    s3: Any, cdk_json: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, api = _function_with_versions(["run-a", "run-b", "run-c"])
+    _, batch = _function_with_versions(["run-c"], kind="batch")  # batch scoring came later
+    args = ["--cdk-json", str(cdk_json), "rollback", "--function-name", api,
+            "--batch-function-name", batch]  # fmt: skip
+    assert main(args) == 2
+    assert f"nothing moved: the batch function {batch} has no version of run run-b" in caplog.text
+    assert (_live(client, api), _live(client, batch)) == ("3", "1")
+    assert context_of(cdk_json)["modelUri"] == "models/latest.json"
+    # --api-only says so: the API goes back, bulk scoring stays on run-c.
+    assert (
+        main(["--cdk-json", str(cdk_json), "rollback", "--function-name", api, "--api-only"]) == 0
+    )
+    assert (_live(client, api), _live(client, batch)) == ("2", "1")
+
+
+def test_rollback_reads_both_functions_from_the_deployed_stack(
+    s3: Any, cdk_json: Path, tmp_path: Path
+) -> None:
+    """With cdk.out/outputs.json gone (make clean), the names come from the deployed stack's
+    outputs, and the file is written again."""
+    import boto3
+
+    client, api = _function_with_versions(["run-a", "run-b"])
+    _, batch = _function_with_versions(["run-a", "run-b"], kind="batch")
+    template = {
+        "Resources": {"Stand": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"FunctionName": {"Value": api}, "BatchFunctionName": {"Value": batch}},
+    }
+    cloudformation = boto3.client("cloudformation")
+    cloudformation.create_stack(StackName="SentimentApi", TemplateBody=json.dumps(template))
+    outputs = tmp_path / "cdk.out" / "outputs.json"
+    try:
+        assert main(["--cdk-json", str(cdk_json), "--outputs", str(outputs), "rollback"]) == 0
+    finally:
+        cloudformation.delete_stack(StackName="SentimentApi")
+    assert (_live(client, api), _live(client, batch)) == ("1", "1")
+    written = json.loads(outputs.read_text())["SentimentApi"]
+    assert written == {"FunctionName": api, "BatchFunctionName": batch}

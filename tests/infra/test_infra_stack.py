@@ -341,6 +341,7 @@ def _alarms(synth: Any) -> dict[str, dict[str, Any]]:
         a["Properties"]["MetricName"]: a["Properties"]
         for a in synth.of_type("AWS::CloudWatch::Alarm").values()
         if "MetricName" in a["Properties"]  # the low-confidence share is a math expression
+        and a["Properties"].get("Namespace") != "SentimentApi/Monitoring"  # drift's own test
     }
 
 
@@ -420,12 +421,29 @@ def test_training_role_is_for_sagemaker_and_reads_and_writes_the_bucket(default:
 # --- outputs ------------------------------------------------------------------------------------
 
 
-def test_outputs(default: Any, full: Any, iam: Any) -> None:
-    base = {"ApiUrl", "ArtifactsBucketName", "BatchStateMachineArn", "FunctionName", "ModelUri",
-            "TrainingRoleArn"}  # fmt: skip
+def test_outputs(default: Any, full: Any, iam: Any, api_logs: Any, release: Any) -> None:
+    base = {"ApiUrl", "ArtifactsBucketName", "FunctionName", "ModelUri", "TrainingRoleArn",
+            "AuthMode", "ApiCloudWatchRole", "FunctionLogGroup", "AccessLogGroup",
+            "BatchStateMachineArn", "BatchFunctionName", "BatchLogGroup",
+            "BatchExecutionLogGroup", "DashboardName", "DriftLogGroup"}  # fmt: skip
     assert set(default.outputs) == base
     assert set(full.outputs) == base | {"ApiKeyId", "AlarmTopicArn"}
     assert set(iam.outputs) == base | {"AlarmTopicArn"}
+    assert set(api_logs.outputs) == base | {"ExecutionLogGroup"}
+    assert set(release.outputs) == base | {"DeploymentApplication", "DeploymentGroupName"}
+    # What the deploy guard compares with cdk.json: literal values, as deployed.
+    assert default.outputs["AuthMode"]["Value"] == "none"
+    assert default.outputs["ApiCloudWatchRole"]["Value"] == "true"
+    assert full.outputs["AuthMode"]["Value"] == "apiKey"
+    assert iam.outputs["ApiCloudWatchRole"]["Value"] == "false"
+    # The log groups a runbook tails are the ones the stack writes to.
+    function = default.resources[FUNCTION_LOGICAL_ID]["Properties"]
+    assert default.outputs["FunctionLogGroup"]["Value"] == function["LoggingConfig"]["LogGroup"]
+    stage = default.one("AWS::ApiGateway::Stage")["Properties"]
+    destination = stage["AccessLogSetting"]["DestinationArn"]["Fn::Join"][1]
+    assert default.outputs["AccessLogGroup"]["Value"] == destination[-1]  # ...:log-group:<name>
+    group = release.one("AWS::CodeDeploy::DeploymentGroup")["Properties"]
+    assert release.outputs["DeploymentApplication"]["Value"] == group["ApplicationName"]
     assert default.outputs["FunctionName"]["Value"] == {"Ref": FUNCTION_LOGICAL_ID}
     bucket_id = next(iter(default.of_type("AWS::S3::Bucket")))
     assert default.outputs["ArtifactsBucketName"]["Value"] == {"Ref": bucket_id}

@@ -1,6 +1,13 @@
 """`cdk destroy` leaves nothing that bills. Only the artifacts bucket (the trained models) is kept
-by design, and, unless `-c apiCloudWatchRole=false`, the region's API Gateway logging role and
-its account setting, which other APIs may log through (docs/deploy.md, "Tear down")."""
+by design, and, unless `apiCloudWatchRole` is false, the region's API Gateway logging role and
+its account setting, which other APIs may log through (docs/deploy.md, "Tear down").
+
+Published Lambda versions carry `Retain` too, so that a deploy does not delete the version a
+rollback goes back to; they still go on destroy, with their function: CloudFormation deletes the
+function (no policy keeps it), and Lambda's DeleteFunction without a qualifier deletes every
+version and alias of it (the Lambda API reference, DeleteFunction). A retained version is
+therefore allowed here only when its function is in the same template and not retained.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ from aws_cdk.assertions import Annotations, Match
 KEPT = {"AWS::S3::Bucket"}
 KEPT_WITH_ACCOUNT_ROLE = KEPT | {"AWS::IAM::Role", "AWS::ApiGateway::Account"}
 KEEPING = ("Retain", "RetainExceptOnCreate", "Snapshot")
-VARIANTS = ["default", "full", "iam", "api_logs", "no_api_logs"]
+VARIANTS = ["default", "full", "iam", "api_logs", "no_api_logs", "release"]
 
 
 def _kept(synth: Any) -> dict[str, str]:
@@ -26,13 +33,41 @@ def _kept(synth: Any) -> dict[str, str]:
     }
 
 
+def _goes_with_its_function(resources: dict[str, Any], version_id: str) -> bool:
+    function = resources[version_id]["Properties"]["FunctionName"]
+    if set(function) != {"Ref"} or function["Ref"] not in resources:
+        return False  # a function outside the stack would keep the version
+    owner = resources[function["Ref"]]
+    return owner["Type"] == "AWS::Lambda::Function" and owner.get("DeletionPolicy") in (
+        None,
+        "Delete",
+    )
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_only_the_bucket_outlives_the_stack(variant: str, request: pytest.FixtureRequest) -> None:
     synth: Any = request.getfixturevalue(variant)
     allowed = KEPT if variant in ("iam", "no_api_logs") else KEPT_WITH_ACCOUNT_ROLE
     kept = _kept(synth)
-    assert set(kept.values()) <= allowed, kept
+    versions = {k for k, kind in kept.items() if kind == "AWS::Lambda::Version"}
+    resources = synth.resources
+    for version_id in versions:
+        assert _goes_with_its_function(resources, version_id), version_id
+    assert {kind for k, kind in kept.items() if k not in versions} <= allowed, kept
     assert "AWS::S3::Bucket" in kept.values()
+
+
+def test_the_rule_catches_a_version_of_a_function_kept_or_outside_the_stack(release: Any) -> None:
+    """The exception for versions is no blanket pass: one whose function survives is caught."""
+    resources = release.resources  # a fresh copy of the template each time
+    version_id = next(iter(release.of_type("AWS::Lambda::Version")))
+    assert _goes_with_its_function(resources, version_id)
+    function_id = resources[version_id]["Properties"]["FunctionName"]["Ref"]
+    resources[function_id]["DeletionPolicy"] = "Retain"
+    assert not _goes_with_its_function(resources, version_id)
+    outside = release.resources
+    outside[version_id]["Properties"]["FunctionName"] = "some-other-function"
+    assert not _goes_with_its_function(outside, version_id)
 
 
 @pytest.mark.parametrize("variant", ["full", "iam"])
@@ -120,8 +155,9 @@ def test_execution_logs_go_to_a_group_the_stack_owns(api_logs: Any, default: Any
 def test_access_logs_can_be_turned_off(no_api_logs: Any, default: Any) -> None:
     stage = no_api_logs.one("AWS::ApiGateway::Stage")["Properties"]
     assert "AccessLogSetting" not in stage
-    groups = [k for k in no_api_logs.of_type("AWS::Logs::LogGroup") if not k.startswith("Batch")]
-    assert len(groups) == 1  # the function's own (batch scoring has its function's and its runs')
+    groups = [k for k in no_api_logs.of_type("AWS::Logs::LogGroup")
+              if not k.startswith(("Batch", "Drift"))]  # fmt: skip
+    assert len(groups) == 1  # the function's own (batch scoring and the drift check have theirs)
     assert "AccessLogSetting" in default.one("AWS::ApiGateway::Stage")["Properties"]
 
 

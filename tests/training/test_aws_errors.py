@@ -22,7 +22,9 @@ def test_launch_without_write_permission_names_it_and_creates_nothing(
 ):
     client, bucket = s3
     before = training_jobs()
-    use_credentials(monkeypatch, user_with(["s3:GetObject", "s3:ListBucket"]))
+    use_credentials(
+        monkeypatch, user_with(["s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket"])
+    )
     with iam_enforced(s3_server):
         code = run_cli("launch", "--image_uri", IMAGE, "--role_arn", ROLE, "--bucket", bucket,
                        "--job_name", "job-denied")  # fmt: skip

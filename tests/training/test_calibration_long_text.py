@@ -10,7 +10,15 @@ import pytest
 
 from contract.bundle import Manifest
 from contract.predictor import OnnxClassifier
-from training.calibration import ECE_BINS, expected_calibration_error, fit_temperature, reliability
+from training.calibration import (
+    ECE_BINS,
+    KEEP_ALPHA,
+    choose_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    platt_check,
+    reliability,
+)
 from training.long_text_eval import BUCKETS, SHORT_TIMED, bucket_of, pick, sample
 
 STRATEGY_NAMES = {"head+tail", "head", "tail", "chunks/mean", "chunks/max"}
@@ -23,6 +31,47 @@ def test_fit_recovers_the_temperature_that_made_the_labels():
     p_positive = 1 / (1 + np.exp(-(logits[:, 1] - logits[:, 0]) / true_t))
     labels = (rng.random(len(logits)) < p_positive).astype(int)
     assert fit_temperature(logits, labels) == pytest.approx(true_t, rel=0.05)
+
+
+def drawn(n: int, true_t: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Logits like a fine-tuned model's, and labels drawn from softmax(logits / true_t)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 3, size=(n, 2))
+    p_positive = 1 / (1 + np.exp(-(logits[:, 1] - logits[:, 0]) / true_t))
+    return logits, (rng.random(n) < p_positive).astype(int)
+
+
+def test_a_calibrated_model_keeps_t_1_and_an_over_confident_one_gets_its_fit():
+    # 200 reviews, as the quick profile's validation split.
+    kept = choose_temperature(*drawn(200, 1.0, seed=4))
+    assert kept["kept"] == "identity" and kept["temperature"] == 1.0
+    assert kept["fitted_temperature"] != 1.0 and kept["lr_p"] >= KEEP_ALPHA
+    assert "kept T = 1" in kept["reason"]
+    fitted = choose_temperature(*drawn(200, 2.0, seed=4))
+    assert fitted["kept"] == "fitted" and fitted["temperature"] == fitted["fitted_temperature"]
+    assert fitted["lr_p"] < KEEP_ALPHA and fitted["temperature"] > 1.3
+
+
+def test_the_keep_test_holds_its_level_on_calibrated_models():
+    # Under T = 1 the fitted T is kept only by chance: about KEEP_ALPHA of the time (chi-square
+    # limit), where keeping any fit would always move T off 1 (issue 20: 0.987 made ECE worse).
+    kept = [choose_temperature(*drawn(200, 1.0, seed=s))["kept"] == "fitted" for s in range(300)]
+    assert 0.02 <= np.mean(kept) <= 0.09
+
+
+def test_a_biased_model_shows_in_the_platt_check_and_is_left_as_served():
+    # Logits shifted by -1.5 against labels drawn without the shift: a bias the check must see,
+    # on validation (likelihood ratio against the temperature alone) and on test (accuracy).
+    rng = np.random.default_rng(7)
+    z = rng.normal(0, 2, 1200)
+    labels = (rng.random(1200) < 1 / (1 + np.exp(-z))).astype(int)
+    logits = np.c_[np.zeros(1200), z - 1.5]
+    check = platt_check(logits[:200], labels[:200], logits[200:], labels[200:], 1.0)
+    assert check["applied"] is False and check["b"] > 0.5
+    assert check["validation_lr_p_vs_temperature"] < 0.01 and check["test_mcnemar_p"] < 0.01
+    assert check["test_platt"]["accuracy"] > check["test_served"]["accuracy"]
+    assert platt_check(np.zeros((4, 3)), np.array([0, 1, 2, 0]), np.zeros((2, 3)),
+                       np.array([0, 1]), 1.0) is None  # fmt: skip
 
 
 def test_ece_uses_equal_width_bins_and_weighs_by_count():
@@ -76,6 +125,10 @@ def test_tiny_run_reports_calibration_and_long_text(tiny_bundle):
     assert cal["temperature"] == pytest.approx(manifest.temperature) and cal["temperature"] > 0
     assert 0 <= cal["ece_before"] <= 1 and 0 <= cal["ece_after"] <= 1
     assert cal["validation_nll_after"] <= cal["validation_nll_before"] + 1e-9  # fitted there
+    assert cal["kept"] in ("fitted", "identity") and cal["reason"].startswith("kept T = ")
+    assert cal["temperature"] == (1.0 if cal["kept"] == "identity" else cal["fitted_temperature"])
+    assert "likelihood-ratio test" in (tiny_bundle / "README.md").read_text()
+    assert cal["platt_check"]["applied"] is False  # measured only (training/calibration.py)
     assert "15 equal-width bins" in cal["ece_bins"]
     assert (tiny_bundle / "plots" / "reliability.png").stat().st_size > 1000
     assert "plots/reliability.png" in manifest.files

@@ -37,6 +37,7 @@ def test_metrics_file_holds_all_five_metrics_for_torch_and_onnx(tiny_bundle):
             0 <= metrics[model][k] <= 1 for k in METRICS if not math.isnan(metrics[model][k])
         )
     int8 = metrics["parity"]["int8"]
+    # The tiny run's guard is loose (tests/conftest.py: 50 %): int8 flipped 0 of 48 on VNNI.
     assert 0 <= int8["agreement"] <= 1 and int8["passed"] and metrics["parity"]["shipped"] == "int8"
     assert {"mcnemar_p", "flip_p", "torch_only_correct", "onnx_only_correct", "rule"} <= set(int8)
     assert metrics["served"]["precision"] == "int8"

@@ -85,6 +85,8 @@ def test_failed_int8_never_ships_and_fp32_does(fp32_run):
     gate = metrics["parity"]
     assert gate["shipped"] == "fp32" and "McNemar" in gate["rule"]
     assert not gate["int8"]["passed"] and gate["int8"]["flips"] > gate["int8"]["n"] / 2
+    # fp32 against torch: at most 6e-8 apart in probability here, and the closest of the 48
+    # reviews sits ~3e-3 from 0.5: no kernel's fp32 rounding flips one.
     assert gate["fp32"]["passed"] and gate["fp32"]["flips"] == 0
     assert metrics["served"]["precision"] == "fp32"
     assert metrics["served"]["metrics"] == metrics["onnx_fp32"]

@@ -4,6 +4,7 @@ S3 for the code, SageMaker for the job, CloudWatch Logs for its output."""
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import io
 import json
 import os
@@ -19,11 +20,14 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from training.args import DataArguments, JobArguments, ModelArguments
+from training.job_image import JOB_REQUIREMENTS, dlc_uri
 from training.job_status import LOG_GROUP
-from training.launch import LaunchArguments
+from training.launch_args import LaunchArguments
 
 ROLE = "arn:aws:iam::123456789012:role/SentimentApi-TrainingRole"
-IMAGE = (
+IMAGE = dlc_uri("us-east-1")
+# The image docs/gpu-training.md named before: transformers 5 turns its torch off.
+OLD_IMAGE = (
     "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-training:"
     "2.5.1-transformers4.49.0-gpu-py311-cu124-ubuntu22.04"
 )
@@ -60,13 +64,16 @@ def test_launch_uploads_the_code_and_creates_the_job(s3, tmp_path, caplog):
     body = client.get_object(Bucket=bucket, Key="code/job-a/sourcedir.tar.gz")["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body)) as tar:
         names = set(tar.getnames())
-        requirements = tar.extractfile("requirements.txt").read().decode().split()
+        requirements = tar.extractfile(JOB_REQUIREMENTS).read().decode().split()
         tar.extractall(tmp_path / "code", filter="data")
-    assert {"sagemaker_entry.py", "requirements.txt", "training/cli.py", "training/launch.py",
+    assert {"sagemaker_entry.py", JOB_REQUIREMENTS, "training/cli.py", "training/launch.py",
             "contract/bundle.py", "contract/storage.py"} <= names  # fmt: skip
+    # The toolkit would pip install a requirements.txt itself, free to replace the image's torch.
+    assert "requirements.txt" not in names
     assert not any("__pycache__" in n or n.startswith("tests/") for n in names)
-    assert "transformers>=5.0,<6" in requirements
-    assert not any(r.startswith("torch") for r in requirements)  # the image's CUDA build stays
+    assert any(r.startswith("transformers>=5") for r in requirements)
+    # torch only as a floor, which the image's CUDA build meets (never a pin pip would install)
+    assert [r for r in requirements if r.startswith("torch")] == ["torch>=2.6"]
 
     job = boto3.client("sagemaker").describe_training_job(TrainingJobName="job-a")
     assert job["RoleArn"] == ROLE
@@ -92,15 +99,21 @@ def test_launch_uploads_the_code_and_creates_the_job(s3, tmp_path, caplog):
         "sagemaker_region": "us-east-1",
     }
 
-    # What the image's toolkit runs: the entry point in the unpacked tarball, with flags.
+    # What the image's toolkit runs: the entry point in the unpacked tarball, with flags. Here
+    # the "image" is this environment, which has every requirement: pip, kept off any index,
+    # finds them all installed and leaves this torch alone.
     unpacked = tmp_path / "code"
-    env = {**os.environ, "SM_NUM_GPUS": "1"}
+    env = {**os.environ, "SM_NUM_GPUS": "1", "PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull}
     env.pop("PYTHONPATH", None)
     done = subprocess.run(
         [sys.executable, "sagemaker_entry.py", "--help"],
-        cwd=unpacked, env=env, capture_output=True, text=True, timeout=120,
+        cwd=unpacked, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    torch = importlib.metadata.version("torch")
+    assert f"installing {JOB_REQUIREMENTS} with the image's torch {torch} kept" in done.stderr
+    assert "Requirement already satisfied: torch>=2.6" in done.stdout
+    assert importlib.metadata.version("torch") == torch
     assert "--max_train_samples" in done.stdout
     where = subprocess.run(
         [sys.executable, "-c", "import training.cli, contract.storage; print(training.cli.__file__)"],
@@ -175,6 +188,7 @@ def test_a_failed_job_ends_with_its_reason_and_a_non_zero_exit(s3, monkeypatch, 
         (["--learning_rate", "0"], "--learning_rate and --per_device_train_batch_size"),
         (["--output", "/tmp/models"], "publish to s3://"),
         (["--image_uri", "pytorch:latest"], "is not an ECR image URI"),
+        (["--image_uri", OLD_IMAGE], "ships torch 2.5 and Python 3.11; the job needs torch>=2.6"),
         (["--region", "eu-west-1"], "SageMaker pulls training images from its own region"),
         (["config.json"], "unexpected argument 'config.json'"),
     ],
@@ -198,7 +212,9 @@ def test_bad_input_fails_before_anything_is_created(s3, caplog, flags, message):
 def test_an_unreachable_bucket_fails_before_anything_is_created(s3, caplog):
     before = training_jobs()
     assert launch("no-such-bucket-here", "--job_name", "job-u") == 2
-    assert "cannot write to s3://no-such-bucket-here/code" in caplog.text
+    assert "cannot use s3://no-such-bucket-here: the bucket no-such-bucket-here does not exist" in (
+        caplog.text
+    )
     assert training_jobs() == before
 
 

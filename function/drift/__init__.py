@@ -1,0 +1,1 @@
+"""The scheduled drift check (handler.py): live windows against the served run's reference."""
