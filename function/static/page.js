@@ -33,18 +33,49 @@ function slicer(text) {
   return (start, end) => points.slice(start, end).join("");
 }
 
-function explainFailure(status, body) {
+function explainFailure(status, body, sentKey) {
   const detail = body && (body.error || body.message);
+  const answer = `${status}${detail ? `: ${detail}` : ""}`;
+  const iamOnly =
+    "A deployment with authMode=iam needs every call signed with AWS credentials (SigV4), " +
+    "which a page in a browser cannot do: call it with curl --aws-sigv4 or an AWS SDK " +
+    "instead (docs/deploy.md).";
+  // API Gateway's answer to an unsigned call under IAM; a missing or wrong key is "Forbidden".
+  if (status === 403 && detail === "Missing Authentication Token") {
+    return `The API refused the call unsigned (${answer}). ${iamOnly}`;
+  }
   if (status === 401 || status === 403) {
-    return (
-      `The API refused the request (${status}${detail ? `: ${detail}` : ""}). A deployment ` +
-      "with authMode=apiKey needs its key: paste it in the API key field. One with " +
-      "authMode=iam needs requests signed with AWS credentials (SigV4), which this page " +
-      "cannot do: use an AWS SDK or curl --aws-sigv4 (docs/deploy.md)."
-    );
+    const key = sentKey
+      ? `The API refused the key in the API key field (${answer}): check it, or ask for the ` +
+        "current one (keys rotate)."
+      : `This API needs a key: paste it in the API key field (it answered ${answer}).`;
+    return `${key} ${iamOnly}`;
   }
   if (status === 503) return `No model is being served: ${detail || "see GET health"}.`;
-  return `The API answered ${status}: ${detail || "no details"}.`;
+  return `The API answered ${answer || status}.`;
+}
+
+// The key stays in this tab only (sessionStorage: gone when the tab closes, never in the URL),
+// so a reload does not ask for it again.
+const KEY_STORE = "sentiment-api-key";
+
+function rememberKey() {
+  const key = byId("api-key").value.trim();
+  try {
+    if (key) sessionStorage.setItem(KEY_STORE, key);
+    else sessionStorage.removeItem(KEY_STORE);
+  } catch (_) {
+    // Storage can be refused (private modes, policies); the field still works for this page.
+  }
+}
+
+function restoreKey() {
+  try {
+    const key = sessionStorage.getItem(KEY_STORE);
+    if (key) byId("api-key").value = key;
+  } catch (_) {
+    // As above: nothing kept, nothing to restore.
+  }
 }
 
 function request() {
@@ -85,7 +116,7 @@ async function analyse(event) {
       data = null;
     }
     if (!response.ok || data === null) {
-      setStatus(explainFailure(response.status, data), true);
+      setStatus(explainFailure(response.status, data, Boolean(key)), true);
       return;
     }
     render(body.text, data);
@@ -183,5 +214,7 @@ function render(texts, data) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  restoreKey();
+  byId("api-key").addEventListener("input", rememberKey);
   byId("form").addEventListener("submit", analyse);
 });
