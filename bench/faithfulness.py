@@ -135,7 +135,7 @@ def shap_partition(classifier: OnnxClassifier, max_evals: int) -> Callable[[Case
 
     def predict(texts: np.ndarray) -> np.ndarray:
         encoded = classifier.encoder.encode_batch([str(t) for t in texts])
-        return classifier.probabilities(classifier.logits(encoded))
+        return classifier.probabilities(classifier.logits([e.ids for e in encoded]))
 
     explainer = shap.Explainer(predict, shap.maskers.Text(r"\W+"), output_names=classifier.labels)
 
