@@ -2,8 +2,9 @@
 UI and ReDoc), `/openapi.json` (what they render) and `/static/{proxy+}` (their scripts and
 styles). A browser that opens a page sends no API key and no SigV4 signature, so under
 authMode=apiKey or iam these would answer 403 before the page could ask for either. They hold no
-data and run no model; every other path and method (`/predict`, `/hf`, `/health`, `/model`, a
-POST to any of these) stays behind the mode's key or IAM, through the `ANY` methods beside them.
+data and run no model. Every other path (`/predict`, `/hf`, `/health`, `/model`) and any other
+method on `/` stays behind the mode's key or IAM through the `ANY` methods; the page's other paths
+have GET alone, so API Gateway refuses any other method there (403) before the function.
 """
 
 from __future__ import annotations

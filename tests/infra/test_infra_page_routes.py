@@ -49,8 +49,8 @@ def test_the_page_loads_under_every_auth_mode(variant: str, request: pytest.Fixt
 def test_the_model_routes_keep_their_auth(
     variant: str, field: str, value: object, request: pytest.FixtureRequest
 ) -> None:
-    """/predict, /hf, /health, /model and a POST to a page path all reach the function through
-    the ANY methods, which keep the mode's key or IAM; nothing else is open."""
+    """/predict, /hf, /health, /model and any other method on / reach the function through the
+    ANY methods, which keep the mode's key or IAM; nothing but the page's GETs is open."""
     methods = api_methods(request.getfixturevalue(variant))
     assert methods[("/{proxy+}", "ANY")][field] == value
     assert methods[("/", "ANY")][field] == value
