@@ -25,8 +25,15 @@ $(RUN_STAMP): pyproject.toml
 	touch $@
 
 $(STAMP): $(RUN_STAMP)
-	$(BIN)/pip install -q -e '.[serving,training,dev,infra]'
+	$(BIN)/pip install -q -e '.[serving,training,dev,infra,bench]'
 	touch $@
+
+# Debian's headless chromium and chromedriver for tests/browser (installed as root when missing;
+# the tests skip loudly without them, and fail under CI=true).
+TEST_DEPS += chromium
+.PHONY: chromium
+chromium:
+	tests/browser/chromium.sh
 
 setup: $(STAMP) ## create .venv and install everything
 
@@ -56,6 +63,12 @@ bench-training: $(STAMP) ## training throughput vs the naive recipe, and the qui
 
 bench-serving: $(STAMP) ## ONNX serving vs the transformers pipeline (each bench-*: ARGS="--smoke --output <tmp file>" runs it in seconds, recording nothing)
 	$(BIN)/python -m bench.serving $(ARGS)
+
+.PHONY: bench-explain
+bench-explain: $(STAMP) ## evidence: faithfulness and cost vs shap, occlusion, random (trains a quick bundle when MODEL_URI has none)
+	test -e $(MODEL_URI)/latest.json -o -e $(MODEL_URI)/manifest.json || \
+		$(BIN)/python -m training --profile quick --output $(MODEL_URI)
+	$(BIN)/python -m bench.explain --model_uri $(MODEL_URI) $(ARGS)
 
 .PHONY: bench-lambda
 bench-lambda: $(STAMP) ## init and warm invokes under the Lambda runtime emulator (Python 3.12, S3 on loopback)

@@ -167,22 +167,46 @@ class TextEncoder:
                 return token_id
         return 0
 
-    def _cut(self, content: list[int], strategy: str) -> list[int]:
-        """One window's content under a one-window strategy."""
-        n, budget = len(content), self.budget
+    def kept(self, num_tokens: int, strategy: str) -> list[tuple[int, int]]:
+        """The [start, end) ranges of content tokens one window keeps under a one-window
+        strategy (one range, or two for head+tail)."""
+        n, budget = num_tokens, self.budget
         if n <= budget:
-            return content
+            return [(0, n)]
         if strategy == "head":
-            return content[:budget]
+            return [(0, budget)]
         if strategy == "tail":
-            return content[n - budget :]
+            return [(n - budget, n)]
         head = self.config.head_tokens
         if head >= budget:  # a model trained "head" may carry a head_tokens its window lacks
             head = budget // 4  # Sun et al.'s share: 128 of 512
-        return content[:head] + content[n - (budget - head) :]
+        return [(0, head), (n - (budget - head), n)]
+
+    def window_ranges(self, num_tokens: int, strategy: str) -> list[list[tuple[int, int]]]:
+        """For each window the model reads under `strategy`, the ranges of content tokens it
+        holds: what `read` cuts, and what evidence maps back to characters."""
+        if strategy == "chunks":
+            return [[(s, min(s + self.budget, num_tokens))] for s in self.chunk_starts(num_tokens)]
+        return [self.kept(num_tokens, strategy)]
+
+    @property
+    def frame_start(self) -> int:
+        """Where a window's content starts: after the special tokens in front of it."""
+        return len(self._prefix)
+
+    def framed(self, content: list[int]) -> list[int]:
+        """Content ids as one model window: the special tokens around them."""
+        return self._prefix + content + self._suffix
+
+    def _cut(self, content: list[int], ranges: list[tuple[int, int]]) -> list[int]:
+        kept: list[int] = []
+        for start, end in ranges:
+            kept += content[start:end]
+        return kept
 
     def _frame(self, content: list[int]) -> Encoded:
-        ids = self._prefix + self._cut(content, self.config.truncation) + self._suffix
+        kept = self.kept(len(content), self.config.truncation)
+        ids = self._prefix + self._cut(content, kept) + self._suffix
         return Encoded(ids=ids, num_tokens=len(content), truncated=len(content) > self.budget)
 
     def encode(self, text: str) -> Encoded:
@@ -214,11 +238,7 @@ class TextEncoder:
         if not is_strategy(strategy):
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
         n = len(content)
-        if strategy == "chunks":
-            spans = [content[s : s + self.budget] for s in self.chunk_starts(n)]
-        else:
-            spans = [self._cut(content, strategy)]
-        windows = [self._prefix + span + self._suffix for span in spans]
+        windows = [self.framed(self._cut(content, r)) for r in self.window_ranges(n, strategy)]
         truncated = strategy != "chunks" and n > self.budget
         return Reading(windows=windows, num_tokens=n, strategy=strategy, truncated=truncated)
 

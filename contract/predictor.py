@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,11 +165,13 @@ class OnnxClassifier:
                 ):
                     end += 1
                 idx = order[start:end]
-                feed = self.encoder.pad([windows[i] for i in idx])
-                feed = {k: v for k, v in feed.items() if k in self.input_names}
-                out[idx] = self.session.run(["logits"], feed)[0]
+                out[idx] = self.session.run(["logits"], self.feed([windows[i] for i in idx]))[0]
                 start = end
         return out
+
+    def feed(self, windows: Sequence[list[int]]) -> dict[str, np.ndarray]:
+        """The session's inputs for one batch of windows, padded to the longest."""
+        return {k: v for k, v in self.encoder.pad(windows).items() if k in self.input_names}
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         return softmax(logits / self.temperature)
@@ -180,13 +182,18 @@ class OnnxClassifier:
         strategy: str | None = None,
         combine: str | None = None,
         max_windows: int | None = None,
+        *,
+        check: Callable[[list[Reading]], None] | None = None,
     ) -> Classified:
         """Texts under `strategy` (default: the bundle's), windows combined by `combine`
         (default: the bundle's). Every window of every text goes through the session in one
         call, batched by length. Raises contract.encoder.WindowLimitError, before any model
-        work, past `max_windows` windows in all."""
+        work, past `max_windows` windows in all; `check` sees the readings then too, and
+        refuses by raising (an explained request's bound on its extra passes)."""
         start = time.perf_counter()
         readings = self.encoder.read_batch(texts, strategy or self.strategy, max_windows)
+        if check is not None:
+            check(readings)
         tokenized = time.perf_counter()
         flat = self.logits([w for r in readings for w in r.windows])
         done = time.perf_counter()

@@ -26,6 +26,9 @@ from function.setting_bounds import (
     DRIFT_WINDOW_MIN,
     MAX_CHARS_DEFAULT,
     MAX_CHARS_MIN,
+    MAX_EXPLAIN_TOP_K_DEFAULT,
+    MAX_EXPLAIN_TOP_K_MAX,
+    MAX_EXPLAIN_TOP_K_MIN,
     MAX_TEXTS_DEFAULT,
     MAX_TEXTS_MAX,
     MAX_TEXTS_MIN,
@@ -85,6 +88,13 @@ class Settings(BaseSettings):
         le=MAX_WINDOWS_MAX,
         description="Model windows per request (a text read as 'chunks' takes several); "
         "a request needing more answers 413.",
+    )
+    max_explain_top_k: int = Field(
+        default=MAX_EXPLAIN_TOP_K_DEFAULT,
+        ge=MAX_EXPLAIN_TOP_K_MIN,
+        le=MAX_EXPLAIN_TOP_K_MAX,
+        description="Evidence words or phrases an explained prediction may ask for "
+        "(explain_top_k); a request asking more answers 413.",
     )
     confidence_floor: float = Field(
         default=CONFIDENCE_FLOOR_DEFAULT,

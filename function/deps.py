@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from function.config import Settings
 from function.errors import ApiError
 from function.loader import ModelState, Predictor
+from function.setting_bounds import EXPLAIN_TOP_K_DEFAULT
 
 
 def app_settings(request: Request) -> Settings:
@@ -49,3 +50,15 @@ def check_limits(texts: list[str], settings: Settings) -> None:
             raise ApiError(
                 413, f"text {i} has {len(text)} characters; the limit is {settings.max_chars}"
             )
+
+
+def explain_top_k(requested: int | None, settings: Settings) -> int:
+    """The evidence count an explained request gets; 413 past MAX_EXPLAIN_TOP_K."""
+    if requested is None:
+        return min(EXPLAIN_TOP_K_DEFAULT, settings.max_explain_top_k)
+    if requested > settings.max_explain_top_k:
+        raise ApiError(
+            413,
+            f"explain_top_k is {requested}; the limit is {settings.max_explain_top_k}",
+        )
+    return requested

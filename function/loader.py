@@ -10,13 +10,16 @@ transformers (README, "Measured"), and a Lambda cold start pays that on every ne
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from contract.bundle import BundleError, Manifest, read_manifest
+from contract.encoder import Reading, WindowLimitError
+from contract.evidence import Explainer, Explanation
 from contract.predictor import Classified, OnnxClassifier
 from contract.storage import StorageError, fetch_bundle
 from function.config import Settings
@@ -24,6 +27,27 @@ from function.config import Settings
 log = logging.getLogger(__name__)
 
 NO_MODEL_URI = "MODEL_URI is not set; point it at a bundle directory or an s3:// run or latest.json"
+
+
+@dataclass(frozen=True)
+class Explained(Classified):
+    """A classification and each text's evidence. Everything `Classified` holds is the plain
+    pass's, timings included, so monitoring and a shadow copy see what a plain request would."""
+
+    evidence: list[Explanation]
+    explain_ms: float  # the evidence's own model passes, after inference_ms
+
+
+class ExplainLimitError(WindowLimitError):
+    def __init__(self, windows: int, limit: int) -> None:
+        ValueError.__init__(
+            self,
+            f"explaining these texts takes {windows} windows' worth of model work (reading "
+            f"them, then their passages alone); the limit is {limit} per request. Explain "
+            "fewer or shorter texts per request, or read them with a one-window strategy",
+        )
+        self.windows = windows
+        self.limit = limit
 
 
 class Predictor:
@@ -35,6 +59,7 @@ class Predictor:
         self.threads = threads
         self.classifier = OnnxClassifier.from_bundle(bundle_dir, manifest, threads=threads)
         self.labels = self.classifier.labels
+        self.explainer = Explainer(self.classifier)
 
     @property
     def version(self) -> str:
@@ -50,11 +75,34 @@ class Predictor:
         return self.classifier.temperature
 
     def run(
-        self, texts: Sequence[str], strategy: str | None = None, max_windows: int | None = None
+        self,
+        texts: Sequence[str],
+        strategy: str | None = None,
+        max_windows: int | None = None,
+        explain_top_k: int | None = None,
     ) -> Classified:
         """`strategy` None reads as the bundle says; raises contract.encoder.WindowLimitError,
-        before any model work, when the texts need more than `max_windows` windows."""
-        return self.classifier.classify(texts, strategy, max_windows=max_windows)
+        before any model work, when the texts need more than `max_windows` windows (explained,
+        the evidence's passes count too). With `explain_top_k`, an `Explained`: the same
+        classification, then each text's evidence from the readings it made."""
+        if explain_top_k is None:
+            return self.classifier.classify(texts, strategy, max_windows=max_windows)
+
+        def bound(readings: list[Reading]) -> None:
+            if max_windows is None:
+                return
+            needed = sum(len(r.windows) for r in readings) + self.explainer.passes(readings)
+            if needed > max_windows:
+                raise ExplainLimitError(math.ceil(needed), max_windows)
+
+        output = self.classifier.classify(texts, strategy, max_windows=max_windows, check=bound)
+        start = time.perf_counter()
+        labels = [int(i) for i in output.logits.argmax(axis=1)]
+        # Its passes go through the classifier's lock like any prediction's windows.
+        evidence = self.explainer.explain(texts, output.readings, labels, explain_top_k)
+        explain_ms = (time.perf_counter() - start) * 1e3
+        plain = {f.name: getattr(output, f.name) for f in fields(output)}
+        return Explained(**plain, evidence=evidence, explain_ms=explain_ms)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from function.config import Settings
 from function.schemas import LIMIT
 
 # The JSON Schema keyword that bounds each type a LIMIT may sit on.
-_BOUND = {"array": "maxItems", "string": "maxLength"}
+_BOUND = {"array": "maxItems", "string": "maxLength", "integer": "maximum"}
 
 
 def install_openapi(app: FastAPI, settings: Settings) -> None:
@@ -53,6 +53,8 @@ def _describe_body_limit(document: dict[str, Any], max_bytes: int, max_windows: 
                 too_large["description"] = (
                     f"Over a limit: a body over {max_bytes} bytes (MAX_REQUEST_BYTES), more "
                     "texts than maxItems (MAX_TEXTS), a text over maxLength characters "
-                    f"(MAX_CHARS), or texts read as 'chunks' needing over {max_windows} model "
-                    "windows in all (MAX_WINDOWS)."
+                    f"(MAX_CHARS), texts needing over {max_windows} model windows in all "
+                    "(MAX_WINDOWS: 'chunks' reads a long text in several, and an explained "
+                    "window counts several times), or explain_top_k over its maximum "
+                    "(MAX_EXPLAIN_TOP_K)."
                 )

@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 
 from contract.bundle import Precision
 from contract.encoder import Strategy  # how a long text is read, per request
+from function.setting_bounds import EXPLAIN_TOP_K_DEFAULT
 
 # A text is readable when it holds one character that is not whitespace, a control character
 # or an invisible format character (soft hyphen, zero-width space, bidi marks, BOM): Unicode's
@@ -110,6 +111,26 @@ class PredictRequest(BaseModel):
         description="Mark a prediction whose score is below this as uncertain (its label "
         "stays the most likely one). null marks none.",
     )
+    explain: bool = Field(
+        default=False,
+        description="Return each prediction's evidence: the words that moved it, where the "
+        "model read, and for 'chunks' each window's own verdict. It costs a few more passes of "
+        "the model per window, and each explained window counts that many times against "
+        "MAX_WINDOWS.",
+    )
+    explain_top_k: (
+        Annotated[
+            int,
+            Field(ge=1, json_schema_extra={LIMIT: "max_explain_top_k"}),
+            BeforeValidator(integral),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="With explain: how many words or phrases to return, strongest first (at "
+        f"most MAX_EXPLAIN_TOP_K; 413 past it). null: {EXPLAIN_TOP_K_DEFAULT}, or "
+        "MAX_EXPLAIN_TOP_K when that is lower.",
+    )
 
     @property
     def texts(self) -> list[str]:
@@ -132,6 +153,49 @@ class Prediction(BaseModel):
     truncated: bool = Field(description="Whether some of the text was not read.")
     strategy: Strategy = Field(description="How the text was read.")
     windows: int = Field(ge=1, description="Model windows read (more than 1 only for 'chunks').")
+    evidence: Evidence | None = Field(
+        default=None, description="Why this label; only when the request asked to explain."
+    )
+
+
+class CharRange(BaseModel):
+    start: int = Field(ge=0, description="First character, counted in Unicode code points.")
+    end: int = Field(ge=0, description="One past the last character.")
+
+
+class EvidenceSpan(CharRange):
+    text: str = Field(description="The text's own characters in [start, end).")
+    weight: float = Field(
+        description="Which way and how hard these words push: positive toward the predicted "
+        "label, negative against it. The model's logit margin for that label (its logit minus "
+        "the mean of the others) when it reads the words alone; a phrase's is its words' mean "
+        "(README, 'Evidence')."
+    )
+
+
+class WindowVerdict(CharRange):
+    label: str = Field(description="This window's own most likely label.")
+    score: float = Field(ge=0, le=1, description="Its calibrated probability in this window.")
+
+
+class Evidence(BaseModel):
+    method: str = Field(description="How the weights were computed (README, 'Evidence').")
+    spans: list[EvidenceSpan] = Field(
+        description="The words and phrases that moved the prediction most, strongest first; "
+        "offsets into the text as sent. Not every word: at most explain_top_k."
+    )
+    read: list[CharRange] = Field(
+        description="The parts of the text the model read; the rest was cut to fit its "
+        "window (see strategy)."
+    )
+    windows: list[WindowVerdict] = Field(
+        description="Each model window with its own verdict (one for every strategy but 'chunks')."
+    )
+    mixed: bool = Field(
+        description="Windows whose score reaches min_confidence (the server's "
+        "CONFIDENCE_FLOOR without one) disagree on the label: parts of the review say "
+        "different things."
+    )
 
 
 class PredictResponse(BaseModel):

@@ -37,6 +37,13 @@ CONFIDENCE_FLOOR_MIN = 0.0
 CONFIDENCE_FLOOR_MAX = 1.0
 CONFIDENCE_FLOOR_DEFAULT = 0.6
 
+# Evidence words or phrases an explained prediction may ask for (explain_top_k), and how many it
+# gets when it does not say.
+MAX_EXPLAIN_TOP_K_MIN = 1
+MAX_EXPLAIN_TOP_K_MAX = 1000
+MAX_EXPLAIN_TOP_K_DEFAULT = 32
+EXPLAIN_TOP_K_DEFAULT = 8
+
 # The share of prediction requests copied to a shadowed candidate (function/shadow/forward.py).
 SHADOW_SAMPLE_MIN = 0.0
 SHADOW_SAMPLE_MAX = 1.0

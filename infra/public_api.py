@@ -13,6 +13,8 @@ from aws_cdk import aws_logs as logs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from infra.page_routes import add_page_routes
+
 
 class PublicApi(Construct):
     """Stage throttling, JSON access logs, optional error-level execution logs, CORS and auth.
@@ -130,6 +132,7 @@ class PublicApi(Construct):
         integration = apigw.LambdaIntegration(handler, proxy=True)
         self.api.root.add_method("ANY", integration)
         self.api.root.add_proxy(default_integration=integration, any_method=True)
+        self.page_methods = add_page_routes(self.api, integration, auth_mode)
 
         # Every key that may call the API; the newest (last) is the one to hand out.
         self.api_keys: list[apigw.IApiKey] = []

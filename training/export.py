@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
+from contract.evidence import TOKEN_LOGITS
+
 log = logging.getLogger(__name__)
 
 
@@ -64,14 +66,23 @@ def _export(model: PreTrainedModel, path: Path, inputs: list[str]) -> Path:
         for n in inputs
     )
     axes = {n: {0: "batch", 1: "sequence"} for n in inputs} | {"logits": {0: "batch"}}
+    # A mean-pooled classifier also gives the logits' exact split over its tokens (training/
+    # pooling.py), the evidence serving explains a prediction from (contract/evidence.py).
+    split = hasattr(model, "logits_and_token_logits")
+    outputs = ["logits", TOKEN_LOGITS] if split else ["logits"]
+    if split:
+        axes[TOKEN_LOGITS] = {0: "batch", 1: "sequence"}
 
-    class Logits(torch.nn.Module):  # a plain tensor output, not a ModelOutput
+    class Logits(torch.nn.Module):  # plain tensor outputs, not a ModelOutput
         def __init__(self, inner: PreTrainedModel) -> None:
             super().__init__()
             self.inner = inner
 
-        def forward(self, *args: torch.Tensor) -> torch.Tensor:
-            return self.inner(**dict(zip(inputs, args, strict=True))).logits
+        def forward(self, *args: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+            named = dict(zip(inputs, args, strict=True))
+            if split:
+                return self.inner.logits_and_token_logits(**named)
+            return self.inner(**named).logits
 
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
@@ -83,7 +94,7 @@ def _export(model: PreTrainedModel, path: Path, inputs: list[str]) -> Path:
             dummy,
             str(path),
             input_names=list(inputs),
-            output_names=["logits"],
+            output_names=outputs,
             dynamic_axes=axes,
             opset_version=17,
             dynamo=False,

@@ -86,16 +86,40 @@ class MeanPoolingBertForSequenceClassification(BertPreTrainedModel):
         labels: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> SequenceClassifierOutput:
-        hidden = self.bert(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-        ).last_hidden_state
-        if attention_mask is None:
-            pooled = hidden.mean(dim=1)
-        else:
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        hidden, mask = self._hidden_and_mask(input_ids, attention_mask, token_type_ids)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
         logits = self.classifier(self.dropout(pooled))
         loss = None
         if labels is not None:
             loss = nn.functional.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
         return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def _hidden_and_mask(
+        self,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        token_type_ids: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last hidden states [b, s, h] and the mask of real tokens [b, s, 1]."""
+        hidden = self.bert(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state
+        if attention_mask is None:
+            return hidden, torch.ones_like(hidden[..., :1])
+        return hidden, attention_mask.unsqueeze(-1).to(hidden.dtype)
+
+    def logits_and_token_logits(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The logits [b, labels], and their split over the tokens [b, s, labels] (eval mode:
+        no dropout). The classifier is linear, so W·mean(h) + b is the sum over the tokens of
+        W·h_i / n, plus b: the export writes that split as a second graph output, which
+        contract/evidence.py reads, from the same forward pass."""
+        hidden, mask = self._hidden_and_mask(input_ids, attention_mask, token_type_ids)
+        count = mask.sum(dim=1, keepdim=True).clamp(min=1e-9)
+        logits = self.classifier((hidden * mask).sum(dim=1) / count.squeeze(1))
+        token_logits = (hidden @ self.classifier.weight.T) * (mask / count)
+        return logits, token_logits

@@ -13,7 +13,7 @@ from contract.predictor import Classified
 from function import monitoring
 from function.config import Settings
 from function.errors import ApiError
-from function.loader import Predictor
+from function.loader import Explained, Predictor
 from function.schemas import ErrorBody
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -31,14 +31,15 @@ def run_timed(
     response: Response,
     settings: Settings,
     strategy: str | None = None,
+    explain_top_k: int | None = None,
 ) -> Classified:
-    """Runs the batch under `strategy` (None: the server's default) and reports where time
-    went, in headers and in the request log."""
+    """Runs the batch under `strategy` (None: the server's default), explained when
+    `explain_top_k` is given, and reports where time went, in headers and in the request log."""
     default = settings.long_text_strategy
     strategy = strategy or (None if default == "auto" else default)
     start, wall = time.perf_counter(), time.time()
     try:
-        output = predictor.run(texts, strategy, settings.max_windows)
+        output = predictor.run(texts, strategy, settings.max_windows, explain_top_k)
     except WindowLimitError as exc:
         raise ApiError(413, str(exc)) from None
     total_ms = (time.perf_counter() - start) * 1e3
@@ -56,4 +57,7 @@ def run_timed(
         f"tokenize;dur={output.tokenize_ms:.2f}, inference;dur={output.inference_ms:.2f}, "
         f"total;dur={total_ms:.2f}"
     )
+    if isinstance(output, Explained):  # the evidence's own model passes, after inference
+        response.headers["x-explain-time-ms"] = f"{output.explain_ms:.2f}"
+        response.headers["server-timing"] += f", explain;dur={output.explain_ms:.2f}"
     return output

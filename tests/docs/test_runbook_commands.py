@@ -100,10 +100,9 @@ def test_every_infra_release_line_parses() -> None:
 
 
 def test_every_training_line_parses_as_the_job_will() -> None:
+    from training.args import parse
     from training.sagemaker.args import check_training_flags
     from training.sagemaker.args import parse as parse_launch
-
-    from training.args import parse
 
     lines = [
         (doc, words)

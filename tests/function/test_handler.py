@@ -64,4 +64,23 @@ def test_docs_behind_a_rest_api_stage(handler_module: ModuleType) -> None:
     event["requestContext"]["path"] = "/prod/docs"
     response = handler_module.handler(event, context())
     assert response["statusCode"] == 200
-    assert "/prod/openapi.json" in response["body"]
+    # Relative URLs only: from https://…/prod/docs they resolve under /prod, offline assets
+    # included (function/static), and the start script is a file, not inline.
+    body = response["body"]
+    assert 'src="static/vendor/swagger-ui-bundle.js"' in body and 'src="static/docs.js"' in body
+    assert "<script>" not in body and "//" not in body.replace("<!doctype", "")
+    assert "script-src 'self'" in response["headers"]["content-security-policy"]
+    event["path"] = "/openapi.json"
+    event["requestContext"]["path"] = "/prod/openapi.json"
+    response = handler_module.handler(event, context())
+    assert response["statusCode"] == 200 and '"/predict"' in response["body"]
+
+
+def test_the_stage_root_without_a_slash_moves_to_the_page(handler_module: ModuleType) -> None:
+    """https://…/prod reaches the app as "/", where the page's relative URLs would lose the
+    stage: it answers a redirect to "prod/" (relative: https://…/prod/), which serves it."""
+    event = json.loads((EVENTS[0].parent / "apigw-v1-page.json").read_text())
+    event["requestContext"]["path"] = "/prod"
+    response = handler_module.handler(event, context())
+    assert response["statusCode"] == 308
+    assert response["headers"]["location"] == "prod/"

@@ -21,6 +21,7 @@ from contract.storage import publish_bundle
 from function.image.assemble import AssembleError, bake_bundle
 from tests.events import EVENTS, api_response, check_event
 
+REPO = Path(__file__).resolve().parents[2]
 AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
@@ -91,6 +92,17 @@ def test_malformed_body_is_a_4xx_with_a_message(emulator: Emulator) -> None:
     assert status == 200
     assert 400 <= payload["statusCode"] < 500
     assert response_body(payload)["error"]
+
+
+def test_the_docs_assets_are_in_the_task_root(lambda_dirs: tuple[Path, Path]) -> None:
+    """The files /docs and /redoc load are assembled into the image's task root, unchanged."""
+    task_root, _ = lambda_dirs
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
+        shipped = task_root / "function" / "static" / "vendor" / asset
+        assert (
+            shipped.read_bytes() == (REPO / "function" / "static" / "vendor" / asset).read_bytes()
+        )
+    assert (task_root / "function" / "pages" / "index.html").is_file()
 
 
 def test_unknown_route_is_404(emulator: Emulator) -> None:

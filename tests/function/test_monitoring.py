@@ -136,3 +136,16 @@ def test_tokenize_and_inference_go_to_xray_as_subsegments(
         assert doc["parent_id"] == parent and len(doc["id"]) == 16
         assert before <= doc["start_time"] < doc["end_time"] <= after
     assert tokenize["end_time"] == pytest.approx(inference["start_time"])
+
+
+def test_an_explained_request_counts_like_a_plain_one(monitored: str) -> None:
+    with httpx.Client(base_url=monitored, timeout=30) as http, _request_lines() as lines:
+        for explain in (False, True):
+            body = {"text": TEXTS, "explain": explain}
+            r = http.post("/predict", json=body)
+            assert r.status_code == 200, r.text
+        _wait_for(lines, 2)
+    plain, explained = lines
+    names = {m["Name"] for m in plain["_aws"]["CloudWatchMetrics"][0]["Metrics"]}  # type: ignore[index]
+    assert names and {n: explained.get(n) for n in names} == {n: plain[n] for n in names}
+    assert "evidence" not in json.dumps(explained)

@@ -14,14 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+import httpx
 import pytest
 
 from contract.bundle import read_manifest
-from function.config import get_settings
+from function.config import Settings, get_settings
 from function.loader import Predictor
 from function.logs import JsonFormatter
+from function.main import create_app
 from function.shadow.forward import MAX_COPY_BYTES, Forwarder
 from tests.conftest import free_port
+from tests.function.conftest import serve
 from tests.function.test_confidence_log import TEXTS
 
 NAMESPACE = "SentimentTest/Monitoring"
@@ -62,6 +65,28 @@ def test_the_copy_carries_the_texts_and_a_live_answer_without_them(predictor: Pr
         Forwarder("receiver", sample=0.0).offer(predictor, TEXTS[:1], predictor.run(TEXTS[:1]))
         is False
     )
+
+
+def test_an_explained_request_is_copied_as_a_plain_one(tiny_bundle: Path, tmp_path: Path) -> None:
+    """The copy of an explained request carries no evidence, and its live latency is the
+    classification's alone: the candidate runs plain, so that is what it is compared with."""
+    app = create_app(Settings(model_uri=str(tiny_bundle), model_cache_dir=tmp_path))
+    app.state.shadow = forwarder = Forwarder("receiver", sample=1.0)  # queued, never sent
+    with serve(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        copies = []
+        for explain in (False, True):
+            r = http.post("/predict", json={"text": TEXTS[:3], "explain": explain})
+            assert r.status_code == 200, r.text
+            copies.append((json.loads(forwarder._queue.get_nowait()), r.headers))
+    (plain, _), (explained, headers) = copies
+    assert "evidence" in r.json()["predictions"][0] and "evidence" not in json.dumps(explained)
+    assert set(explained) == set(plain) and set(explained["live"]) == set(plain["live"])
+    assert explained["live"]["predicted"] == plain["live"]["predicted"]
+    classified = float(headers["x-tokenization-time-ms"]) + float(headers["x-inference-time-ms"])
+    assert explained["live"]["latency_ms"] == pytest.approx(
+        classified, abs=0.02
+    )  # each rounded to 0.01
+    assert float(headers["x-explain-time-ms"]) > 0
 
 
 def test_a_copy_too_large_is_dropped_and_a_failed_send_costs_nothing(

@@ -13,6 +13,7 @@ from typing import Any
 from aws_cdk.assertions import Match
 
 from infra.inference_function import FUNCTION_LOGICAL_ID
+from tests.infra.test_infra_page_routes import PAGE_GETS, RESOURCES, api_methods
 
 
 def _policy_statements(synth: Any, role_prefix: str) -> list[dict[str, Any]]:
@@ -234,14 +235,14 @@ def test_api_is_a_regional_rest_api_proxying_everything(default: Any) -> None:
         {"EndpointConfiguration": {"Types": ["REGIONAL"]}, "Name": "SentimentApi-api"},
     )
     default.template.has_resource_properties("AWS::ApiGateway::Resource", {"PathPart": "{proxy+}"})
-    proxies = [
-        m["Properties"]
-        for m in default.of_type("AWS::ApiGateway::Method").values()
-        if m["Properties"]["Integration"]["Type"] == "AWS_PROXY"
-    ]
-    assert len(proxies) == 2  # / and /{proxy+}
-    for props in proxies:
-        assert props["HttpMethod"] == "ANY"
+    proxies = {
+        key: props
+        for key, props in api_methods(default).items()
+        if props["Integration"]["Type"] == "AWS_PROXY"
+    }
+    # ANY on / and /{proxy+}; the page's open GETs beside them (test_infra_page_routes.py).
+    assert set(proxies) == {("/", "ANY"), ("/{proxy+}", "ANY"), *PAGE_GETS}
+    for props in proxies.values():
         assert {"Ref": FUNCTION_LOGICAL_ID} not in props["Integration"]["Uri"]["Fn::Join"][1]
         uri = json.dumps(props["Integration"]["Uri"])
         assert FUNCTION_LOGICAL_ID in uri
@@ -282,7 +283,7 @@ def test_access_logs_have_retention(default: Any) -> None:
 
 
 def test_no_cors_by_default(default: Any) -> None:
-    default.template.resource_count_is("AWS::ApiGateway::Method", 2)
+    assert set(api_methods(default)) == {("/", "ANY"), ("/{proxy+}", "ANY"), *PAGE_GETS}
     for method in default.of_type("AWS::ApiGateway::Method").values():
         assert method["Properties"]["HttpMethod"] != "OPTIONS"
 
@@ -294,7 +295,7 @@ def test_cors_preflight_from_context(full: Any, iam: Any) -> None:
             for m in synth.of_type("AWS::ApiGateway::Method").values()
             if m["Properties"]["HttpMethod"] == "OPTIONS"
         ]
-        assert len(options) == 2
+        assert len(options) == len(RESOURCES)  # one preflight per resource
         for props in options:
             assert props["AuthorizationType"] == "NONE"
             headers = props["Integration"]["IntegrationResponses"][0]["ResponseParameters"]
@@ -319,18 +320,18 @@ def test_api_key_mode(full: Any) -> None:
             "ApiStages": [Match.object_like({"ApiId": Match.any_value()})],
         },
     )
-    for method in full.of_type("AWS::ApiGateway::Method").values():
-        props = method["Properties"]
-        assert props["ApiKeyRequired"] is (props["HttpMethod"] != "OPTIONS")
+    # The page's GETs are open (tests/infra/test_infra_page_routes.py); everything else asks.
+    for (path, verb), props in api_methods(full).items():
+        if verb != "OPTIONS" and (path, verb) not in PAGE_GETS:
+            assert props["ApiKeyRequired"] is True, (path, verb)
 
 
 def test_iam_mode(iam: Any) -> None:
     iam.template.resource_count_is("AWS::ApiGateway::ApiKey", 0)
     iam.template.resource_count_is("AWS::ApiGateway::UsagePlan", 0)
-    for method in iam.of_type("AWS::ApiGateway::Method").values():
-        props = method["Properties"]
-        expected = "NONE" if props["HttpMethod"] == "OPTIONS" else "AWS_IAM"
-        assert props["AuthorizationType"] == expected
+    for (path, verb), props in api_methods(iam).items():
+        expected = "NONE" if verb == "OPTIONS" or (path, verb) in PAGE_GETS else "AWS_IAM"
+        assert props["AuthorizationType"] == expected, (path, verb)
 
 
 # --- alarms -------------------------------------------------------------------------------------

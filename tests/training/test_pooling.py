@@ -85,7 +85,7 @@ def test_the_exported_graph_computes_the_mean_pooled_logits(mean_model, tmp_path
         expected = mean_model(**batch).logits.numpy()
     for graph in (fp32, tmp_path / "fused.onnx"):
         session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
-        (logits,) = session.run(None, {k: v.numpy() for k, v in batch.items()})
+        (logits,) = session.run(["logits"], {k: v.numpy() for k, v in batch.items()})
         # fp32 graphs against torch: 3.7e-8 plain, 3.1e-7 fused (VNNI); fused kernels round
         # differently per ISA by ~1e-6, far inside 1e-4.
         np.testing.assert_allclose(logits, expected, atol=1e-4, rtol=1e-4)
