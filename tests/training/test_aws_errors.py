@@ -8,7 +8,7 @@ import pytest
 
 from tests.aws_auth import iam_enforced, user_with
 from tests.conftest import run_cli
-from tests.training.test_launch import IMAGE, ROLE, keys, training_jobs
+from tests.training.test_launch import keys, launch, training_jobs
 
 
 def use_credentials(monkeypatch: pytest.MonkeyPatch, credentials: dict[str, str]) -> None:
@@ -26,17 +26,7 @@ def test_launch_without_write_permission_names_it_and_creates_nothing(
         monkeypatch, user_with(["s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket"])
     )
     with iam_enforced(s3_server):
-        code = run_cli(
-            "launch",
-            "--image_uri",
-            IMAGE,
-            "--role_arn",
-            ROLE,
-            "--bucket",
-            bucket,
-            "--job_name",
-            "job-denied",
-        )
+        code = launch(bucket, "--job_name", "job-denied")
     assert code == 2
     assert f"cannot write to s3://{bucket}/code" in caplog.text
     assert "grant s3:PutObject" in caplog.text
@@ -65,20 +55,7 @@ def test_credentials_that_expire_while_following_stop_the_wait_not_the_job(s3, m
         settings.INITIAL_NO_AUTH_ACTION_COUNT = 0  # "testing" is no IAM user's key
 
     monkeypatch.setattr(sm_models.FakeTrainingJob, "__init__", created_then_credentials_expire)
-    code = run_cli(
-        "launch",
-        "--image_uri",
-        IMAGE,
-        "--role_arn",
-        ROLE,
-        "--bucket",
-        bucket,
-        "--job_name",
-        "job-expiring",
-        "--wait",
-        "--poll_seconds",
-        "0.1",
-    )
+    code = launch(bucket, "--job_name", "job-expiring", "--wait", "--poll_seconds", "0.1")
     assert code == 2
     assert "stopped following training job job-expiring, which keeps running" in caplog.text
     assert "credentials" in caplog.text and "sagemaker:DescribeTrainingJob" in caplog.text

@@ -16,9 +16,10 @@ from botocore import xform_name
 
 from contract import storage
 from tests.aws_auth import iam_enforced, user_with
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO
 from tests.training.test_aws_errors import use_credentials
-from tests.training.test_launch import IMAGE, ROLE, training_jobs
+from tests.training.test_launch import launch as launch_cli
+from tests.training.test_launch import training_jobs
 from training.sagemaker import args as launch_args
 from training.sagemaker import launch
 from training.sagemaker import region as launch_region
@@ -84,20 +85,7 @@ def test_launch_and_wait_pass_with_exactly_the_documented_actions(
     _, bucket = s3
     use_credentials(monkeypatch, user_with(sorted(DOCUMENTED)))
     with iam_enforced(s3_server):
-        code = run_cli(
-            "launch",
-            "--image_uri",
-            IMAGE,
-            "--role_arn",
-            ROLE,
-            "--bucket",
-            bucket,
-            "--job_name",
-            "job-iam",
-            "--wait",
-            "--poll_seconds",
-            "0.1",
-        )
+        code = launch_cli(bucket, "--job_name", "job-iam", "--wait", "--poll_seconds", "0.1")
     assert code == 0, caplog.text
     assert "training job job-iam completed" in caplog.text
 
@@ -108,17 +96,7 @@ def test_one_launch_action_fewer_fails_naming_it(s3, s3_server, monkeypatch, cap
     before = training_jobs()
     use_credentials(monkeypatch, user_with(sorted(DOCUMENTED - {missing})))
     with iam_enforced(s3_server):
-        code = run_cli(
-            "launch",
-            "--image_uri",
-            IMAGE,
-            "--role_arn",
-            ROLE,
-            "--bucket",
-            bucket,
-            "--job_name",
-            f"job-no-{missing.split(':')[1].lower()}",
-        )
+        code = launch_cli(bucket, "--job_name", f"job-no-{missing.split(':')[1].lower()}")
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     assert code == 2
@@ -132,20 +110,7 @@ def test_without_the_logs_actions_wait_follows_the_status_and_says_why_no_logs(
     _, bucket = s3
     use_credentials(monkeypatch, user_with(sorted(DOCUMENTED - {"logs:DescribeLogStreams"})))
     with iam_enforced(s3_server):
-        code = run_cli(
-            "launch",
-            "--image_uri",
-            IMAGE,
-            "--role_arn",
-            ROLE,
-            "--bucket",
-            bucket,
-            "--job_name",
-            "job-no-logs",
-            "--wait",
-            "--poll_seconds",
-            "0.1",
-        )
+        code = launch_cli(bucket, "--job_name", "job-no-logs", "--wait", "--poll_seconds", "0.1")
     assert code == 0
     assert "stopped reading the job's logs" in caplog.text
     assert "DescribeLogStreams" in caplog.text
