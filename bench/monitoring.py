@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import monitoring_parts as parts
+from bench.machine import commit, machine_facts
 from bench.reviews import reviews_csv
-from bench.run import loadavg, machine
+from bench.run import loadavg
 
 log = logging.getLogger("bench.monitoring")
 REPO = Path(__file__).resolve().parents[1]
@@ -116,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     result["mode"] = "smoke" if args.smoke else "full"
     result["sizes"] = sizes
-    result["machine"] = machine()
-    result["commit"] = parts.commit()
+    result["machine"] = machine_facts()
+    result["commit"] = commit()
     result["load_avg"] = {"before": load_before, "after": loadavg()}
     result["seconds"] = round(time.time() - started, 1)
     result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -56,15 +56,6 @@ def resolve_bundle(given: Path | None) -> Path:
     return candidate
 
 
-def commit() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=REPO, capture_output=True, text=True, check=False
-        ).stdout.strip()
-
-    return git("rev-parse", "--short", "HEAD") + ("-dirty" if git("status", "--porcelain") else "")
-
-
 @contextlib.contextmanager
 def moto() -> Iterator[str]:
     """A moto server (S3, CloudWatch) on loopback with empty state, and this process pointed at

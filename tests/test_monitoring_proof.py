@@ -80,6 +80,6 @@ def test_the_cost_of_the_metrics_is_measured_side_by_side(proof: dict) -> None:
 
 def test_the_results_name_machine_commit_and_load(proof: dict) -> None:
     assert proof["mode"] == "smoke" and proof["commit"]
-    assert proof["machine"]["cpu"] and "avx2" in proof["machine"]
+    assert proof["machine"]["cpu"] and "avx2" in proof["machine"]["isa"]
     assert len(proof["load_avg"]["before"]) == 3
     assert set(proof["expectations"]) >= {"stable_below_threshold", "promote_refuses_degraded"}

@@ -29,7 +29,11 @@ def runnable(program: str) -> list[tuple[str, list[str]]]:
 
 def make_dry_run(*args: str) -> str:
     done = subprocess.run(
-        ["make", "-n", *args], cwd=REPO, capture_output=True, text=True, timeout=60
+        ["make", "-n", "--no-print-directory", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
