@@ -1,16 +1,23 @@
 """Words of a text, as a person reads them, over the tokenizer's sub-word tokens: what evidence
 is reported in. Torch-free.
 
-A word is a run of tokens with no space between them, where punctuation joins only between two
-letters or digits ("didn't", "well-made", "9/10"); any other punctuation stands alone ("great"
-and "!" in "great!", "film", ".", "<", "br" in "film.<br"): a reader highlights "great", and an
-exclamation mark can carry sentiment of its own.
+A word is a run of tokens with no space between them, where a mark joins the two sides only
+as it does inside a word ("didn't", "well-made", "R&B") or inside a number ("9/10", "1,000",
+"7.5"); any other punctuation stands alone ("great" and "!" in "great!", "film", ".", "<", "br"
+in "film.<br"): a reader highlights "great", and an exclamation mark can carry sentiment of its
+own. A full stop or comma between two words is a lost space ("film.The", "animation,but",
+common in reviews), so it splits them as a reader does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+# Marks that join the tokens on their two sides into one word: between letters or digits, and
+# the extra ones between two digits only.
+IN_WORD = frozenset("'\u2019\u02bc-\u2010&")  # ' ’ ʼ - ‐ &
+IN_NUMBER = IN_WORD | frozenset("./,:")
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,12 @@ def split_words(text: str, offsets: Sequence[tuple[int, int]]) -> Words:
         touching = i > 0 and start <= offsets[i - 1][1]
         if punct[i]:
             following = i + 1 < len(offsets) and offsets[i + 1][0] <= end and not punct[i + 1]
-            joined = touching and not punct[i - 1] and following
+            joined = (
+                touching
+                and not punct[i - 1]
+                and following
+                and _joins(text, offsets[i - 1][1], (start, end), offsets[i + 1][0])
+            )
         else:
             joined = touching and (not punct[i - 1] or joined)
         if joined:
@@ -40,3 +52,10 @@ def split_words(text: str, offsets: Sequence[tuple[int, int]]) -> Words:
             spans.append((start, end))
         of_token.append(len(spans) - 1)
     return Words(spans=spans, of_token=of_token)
+
+
+def _joins(text: str, before: int, mark: tuple[int, int], after: int) -> bool:
+    """Whether the mark at `mark` joins the word ending at `before` and the one starting at
+    `after` (code point offsets into `text`)."""
+    between_digits = text[before - 1 : before].isdigit() and text[after : after + 1].isdigit()
+    return set(text[mark[0] : mark[1]]) <= (IN_NUMBER if between_digits else IN_WORD)

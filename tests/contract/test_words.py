@@ -66,6 +66,26 @@ def test_words_as_a_reader_sees_them(tokenizer: Tokenizer) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        # A full stop or comma between two words is a lost space: two words and the mark.
+        (
+            "nice animation,but dull.The end",
+            ["nice", "animation", ",", "but", "dull", ".", "The", "end"],
+        ),
+        ("good;bad:ugly?yes", ["good", ";", "bad", ":", "ugly", "?", "yes"]),
+        ("and/or", ["and", "/", "or"]),
+        # Inside a number they join, as apostrophes, hyphens and ampersands do inside words.
+        ("1,000 fans, 7.5 stars at 10:30", ["1,000", "fans", ",", "7.5", "stars", "at", "10:30"]),
+        ("R&B rock’n’roll", ["R&B", "rock’n’roll"]),
+        ("a 2-hour, 9/10 film", ["a", "2-hour", ",", "9/10", "film"]),
+    ],
+)
+def test_only_word_and_number_marks_join(tokenizer: Tokenizer, text: str, words: list[str]) -> None:
+    assert words_of(tokenizer, text) == words
+
+
 def test_offsets_count_code_points(tokenizer: Tokenizer) -> None:
     # Accents, an emoji outside the BMP and a CJK word: Python slices by code point, as the
     # API's offsets count (JavaScript clients slice with Array.from).
