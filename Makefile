@@ -70,6 +70,10 @@ bench-explain: $(STAMP) ## evidence: faithfulness and cost vs shap, occlusion, r
 		$(BIN)/python -m training --profile quick --output $(MODEL_URI)
 	$(BIN)/python -m bench.explain --model_uri $(MODEL_URI) $(ARGS)
 
+.PHONY: bench-precision
+bench-precision: $(STAMP) ## int8 vs the fp32 graph it is quantized from, on this CPU kind (MODEL_URI's hf/); bench/results/precision.json
+	$(BIN)/python -m bench.precision --model_uri $(MODEL_URI) $(ARGS)
+
 .PHONY: bench-lambda
 bench-lambda: $(STAMP) ## init and warm invokes under the Lambda runtime emulator (Python 3.12, S3 on loopback)
 	$(BIN)/python -m bench.lambda_runtime $(ARGS)
