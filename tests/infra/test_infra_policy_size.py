@@ -22,12 +22,13 @@ from tests.infra.conftest import Synth
 
 POLICY_LIMIT_BYTES = 20 * 1024
 
-# The longest value each reference can resolve to: the partition of GovCloud, the longest region
-# names, 12-digit accounts, REST API ids (10 characters), stage names (the stack allows 128),
-# statement ids (Lambda allows 100) and function names (64).
+# The longest value each reference can resolve to: GovCloud's partition (the longest), a region
+# name above today's longest (14 characters, ap-southeast-4), 12-digit accounts, REST API ids
+# (10 characters), stage names (the stack allows 128), statement ids (Lambda allows 100) and
+# function names (64).
 LONGEST = {
     "AWS::Partition": "aws-us-gov",
-    "AWS::Region": "ap-southeast-4x",
+    "AWS::Region": "r" * 16,
     "AWS::AccountId": "1" * 12,
     "AWS::ApiGateway::RestApi": "a" * 10,
     "AWS::ApiGateway::Stage": "s" * 128,
