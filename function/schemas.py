@@ -182,7 +182,9 @@ class Evidence(BaseModel):
     method: str = Field(description="How the weights were computed (README, 'Evidence').")
     spans: list[EvidenceSpan] = Field(
         description="The words and phrases that moved the prediction most, strongest first; "
-        "offsets into the text as sent. Not every word: at most explain_top_k."
+        "offsets into the text as sent. Not every word: at most explain_top_k. A word is what a "
+        "reader calls one: punctuation stands alone ('great', '!') except inside a word "
+        "(didn't, well-made) or a number (7.5, 1,000, 3/10)."
     )
     read: list[CharRange] = Field(
         description="The parts of the text the model read; the rest was cut to fit its "
