@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         limits = {"occlusion": args.occlusion_reviews, "shap": args.shap_reviews}
         results = measure_methods(classifier, texts, methods, limits)
         served = served_ratio(bundle, args.repeats)
-        plain_path = plain_vs_pruned(bundle, manifest, args.repeats)
+        plain_path = plain_vs_pruned(bundle, manifest, args.repeats, 1 if args.smoke else 3)
     report = {
         "load_avg_before": load_before,  # the machine's (bench/record.py) is the load after
         "bundle": {

@@ -6,14 +6,12 @@ from __future__ import annotations
 import logging
 import shutil
 import statistics
-import time
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.reviews import median_review
 from contract.bundle import Manifest, read_manifest, verify_bundle, write_manifest
 from contract.evidence import TOKEN_LOGITS
-from contract.predictor import OnnxClassifier
 from contract.storage import resolve_local
 
 log = logging.getLogger("bench.explain")
@@ -107,34 +105,31 @@ def _pruned(model: Path, dest: Path) -> Path:
     return dest
 
 
-def plain_vs_pruned(bundle: Path, manifest: Manifest, repeats: int) -> dict[str, Any]:
+def plain_vs_pruned(bundle: Path, manifest: Manifest, repeats: int, rounds: int) -> dict[str, Any]:
     """A plain prediction of the median review on the exported graph and on the same graph
-    without the evidence output, interleaved: what the output costs the plain path."""
+    without the evidence output: what the output costs the plain path. Each graph runs in a
+    fresh process, in alternating rounds (bench/precision.py's worker): two sessions in one
+    process slow each other down (their threads spin after each run)."""
+    from bench.precision import spawn
+    from bench.serving import write_inputs
+
     model = bundle / manifest.model_file
     if TOKEN_LOGITS not in _outputs(model):
         return {"skipped": "the model has no evidence output"}
-    pruned = _pruned(model, bundle.parent / "pruned.onnx")
-    sides = {
-        "with_output": OnnxClassifier.from_bundle(bundle, manifest),
-        "without_output": OnnxClassifier(
-            pruned,
-            OnnxClassifier.from_bundle(bundle, manifest).encoder,
-            manifest.labels,
-            temperature=manifest.temperature,
-        ),
-    }
-    window = sides["with_output"].encoder.read_batch([median_review()], "head+tail")[0].windows
-    times: dict[str, list[float]] = {name: [] for name in sides}
-    for i in range(repeats + 2):
-        for name, classifier in sides.items():
-            start = time.perf_counter()
-            classifier.logits(window)
-            if i >= 2:
-                times[name].append((time.perf_counter() - start) * 1e3)
+    times: dict[str, list[float]] = {"with_output": [], "without_output": []}
+    with tempfile.TemporaryDirectory(prefix="bench-explain-") as tmp:
+        sides = {"with_output": model, "without_output": _pruned(model, Path(tmp) / "pruned.onnx")}
+        # The worker's batches are not what this measures: two of two reviews, the least it runs.
+        sizes = {"batch": 2, "batches": 2, "warm": repeats}
+        inputs = write_inputs(Path(tmp) / "inputs.json", sizes)
+        for _ in range(rounds):
+            for name, graph in sides.items():
+                times[name].append(spawn(graph, bundle, inputs)["warm_p50_ms"])
     p50 = {name: statistics.median(t) for name, t in times.items()}
     return {
         "with_output_p50_ms": round(p50["with_output"], 3),
         "without_output_p50_ms": round(p50["without_output"], 3),
         "ratio": round(p50["with_output"] / p50["without_output"], 3),
         "repeats": repeats,
+        "rounds": rounds,
     }

@@ -67,7 +67,8 @@ def _export(model: PreTrainedModel, path: Path, inputs: list[str]) -> Path:
     )
     axes = {n: {0: "batch", 1: "sequence"} for n in inputs} | {"logits": {0: "batch"}}
     # A mean-pooled classifier also gives the logits' exact split over its tokens (training/
-    # pooling.py), the evidence serving explains a prediction from (contract/evidence.py).
+    # pooling.py): not what serving explains with (contract/evidence.py reads words alone), but
+    # what `make bench-explain` measures beside it (README, "Evidence").
     split = hasattr(model, "logits_and_token_logits")
     outputs = ["logits", TOKEN_LOGITS] if split else ["logits"]
     if split:

@@ -116,8 +116,9 @@ class MeanPoolingBertForSequenceClassification(BertPreTrainedModel):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The logits [b, labels], and their split over the tokens [b, s, labels] (eval mode:
         no dropout). The classifier is linear, so W·mean(h) + b is the sum over the tokens of
-        W·h_i / n, plus b: the export writes that split as a second graph output, which
-        contract/evidence.py reads, from the same forward pass."""
+        W·h_i / n, plus b: the export writes that split as a second graph output, from the
+        same forward pass, which `make bench-explain` measures as a rival to the served
+        evidence (README, "Evidence")."""
         hidden, mask = self._hidden_and_mask(input_ids, attention_mask, token_type_ids)
         count = mask.sum(dim=1, keepdim=True).clamp(min=1e-9)
         logits = self.classifier((hidden * mask).sum(dim=1) / count.squeeze(1))
