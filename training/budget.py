@@ -5,8 +5,9 @@ budget, the same measurement estimates how long the run will take, before it sta
 Sized before the Trainer is built, so its learning-rate schedule (warm-up, linear decay) is made
 for the steps that will really run and ends where it should; stopping a run early at a deadline
 would cut the schedule half way. Speed is measured, not assumed: the CPU kind and a busy
-neighbour each change it severalfold. The figures behind the constants below are in README
-("Where the code's numbers come from").
+neighbour each change it severalfold. When the machine slows after the plan was made,
+BudgetKeeper (below) ends training earlier and re-fits the decay to end there. The figures
+behind the constants below are in README ("Where the code's numbers come from").
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import copy
 import logging
 import math
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from datasets import Dataset
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, TrainerCallback, TrainerControl, TrainerState
 
 from training.finetune import Collator
 
@@ -271,3 +274,149 @@ def estimate_run(
         device=device,
         probe_seconds=speed.probe_seconds,
     )
+
+
+# The keeper judges the machine's speed on its recent steps: at least this many, spanning at
+# least this long. Fewer swung with the length of the batches in them (length-grouped batches
+# come in runs of similar length) and would cut a run that was on plan.
+KEEPER_WINDOW_STEPS = 20
+KEEPER_WINDOW_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Where BudgetKeeper ended training earlier than planned, and why."""
+
+    at_step: int
+    end_step: int  # the new last step
+    slowdown: float  # recent seconds per token over the speed the plan was made with
+    projected_minutes: float  # the command's projected end before the cut
+
+
+class _DecayTo:
+    """The learning-rate factor of a linear decay from its value at `start` to zero at `end`,
+    `before` it unchanged: the old schedule re-fitted to a shorter run. A class, not a closure:
+    LambdaLR checkpoints the state of callable objects."""
+
+    def __init__(self, before: Any, start: int, end: int):
+        self.before, self.start, self.end = before, start, end
+
+    def __call__(self, step: int) -> float:
+        if step < self.start:
+            return float(self.before(step))
+        return float(self.before(self.start)) * max(self.end - step, 0) / (self.end - self.start)
+
+
+class BudgetKeeper(TrainerCallback):
+    """Holds a planned run to its budget when the machine slows after the plan was made (a
+    neighbour's job starting): at every step it projects the command's end from the speed of its
+    recent steps (the window's median seconds per token, as the plan's probe measured them); when the projection
+    passes the budget, training ends earlier, where the projection meets the plan's margin, and
+    the learning rate's linear decay is re-fitted from its current value to zero at the new end,
+    so the shortened schedule still ends as a schedule should. What comes after training
+    (evaluation, export) is projected at the same slowdown. Never lengthens training; never cuts
+    below `min_steps` (MIN_TRAIN_SAMPLES' worth), where it warns that the budget will overrun.
+    A no-op while the plan holds. Needs TrainingArguments(include_num_input_tokens_seen="all")."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        speed: Speed,
+        *,
+        started: float,
+        min_steps: int,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.plan, self.speed, self.started, self.clock = plan, speed, started, clock
+        self.budget = plan.budget_minutes * 60
+        self.end = plan.steps
+        self.min_steps = min(min_steps, plan.steps)
+        # the plan's tokens a step, counted as its probe counted them
+        self.tokens_per_step = plan.train_minutes * 60 / plan.steps / speed.train_seconds_per_token
+        self.window: deque[tuple[float, int]] = deque()
+        self.cuts: list[Cut] = []
+        self.slowdown: float | None = None  # the last judged, for the report
+        self._warned = False
+
+    def on_epoch_begin(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        self.window.clear()  # evaluation and checkpoints between epochs are not training speed
+
+    def on_step_end(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> TrainerControl:
+        now, step = self.clock(), state.global_step
+        rate = self._recent_rate(now, state.num_input_tokens_seen)
+        if rate is not None and step < self.end:
+            self._judge(now, step, rate, kwargs.get("lr_scheduler"))
+        if step >= self.end:
+            control.should_training_stop = True
+        return control
+
+    def _recent_rate(self, now: float, tokens: int) -> float | None:
+        """Seconds per token of the window's median step, or None while the window is too short
+        to judge. The median: one slow step (a garbage collection, a page-cache miss) is time
+        already spent, which `elapsed` counts; only a run of slow steps is a slower machine."""
+        window = self.window
+        window.append((now, tokens))
+        while len(window) > KEEPER_WINDOW_STEPS + 1 and (
+            now - window[1][0] >= KEEPER_WINDOW_SECONDS
+        ):
+            window.popleft()
+        if len(window) <= KEEPER_WINDOW_STEPS or now - window[0][0] < KEEPER_WINDOW_SECONDS:
+            return None
+        rates = [
+            (t1 - t0) / (n1 - n0)
+            for (t0, n0), (t1, n1) in zip(window, list(window)[1:], strict=False)
+            if n1 > n0
+        ]
+        return float(np.median(rates)) if rates else None
+
+    def _judge(self, now: float, step: int, rate: float, scheduler: Any) -> None:
+        self.slowdown = slowdown = rate / self.speed.train_seconds_per_token
+        step_seconds = self.tokens_per_step * rate
+        after = self.plan.after_minutes * 60 * max(slowdown, 1.0)
+        elapsed = now - self.started
+        projected = elapsed + (self.end - step) * step_seconds + after
+        if projected <= self.budget:
+            return
+        allowed = self.budget * (1 - SAFETY) - elapsed - after
+        end = max(step + max(int(allowed // step_seconds), 0), self.min_steps)
+        if end >= self.end:
+            self._warn_overrun(projected)
+            return
+        if end > step and scheduler is not None and hasattr(scheduler, "lr_lambdas"):
+            scheduler.lr_lambdas = [_DecayTo(f, step, end) for f in scheduler.lr_lambdas]
+        self.cuts.append(Cut(step, end, round(slowdown, 3), round(projected / 60, 2)))
+        log.warning(
+            "time budget: training runs %.1fx slower than measured before it started; to end "
+            "the command inside its %g min budget (projected %.1f min), training stops after "
+            "step %d instead of %d, its learning rate decaying to zero there",
+            slowdown,
+            self.plan.budget_minutes,
+            projected / 60,
+            end,
+            self.end,
+        )
+        self.end = end
+        if end == self.min_steps:
+            self._warn_overrun(elapsed + (end - step) * step_seconds + after)
+
+    def _warn_overrun(self, projected: float) -> None:
+        if projected > self.budget and not self._warned:
+            self._warned = True
+            log.warning(
+                "time budget: the minimum of %d steps ends the command at ~%.1f min, past its "
+                "%g min budget (this machine slowed after the plan was made)",
+                self.min_steps,
+                projected / 60,
+                self.plan.budget_minutes,
+            )
+
+    def summary(self, steps_trained: int) -> dict[str, Any]:
+        return {
+            "steps_trained": steps_trained,
+            "slowdown_last": None if self.slowdown is None else round(self.slowdown, 3),
+            "cuts": [asdict(c) for c in self.cuts],
+        }

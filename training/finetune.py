@@ -19,6 +19,7 @@ from transformers import (
     AutoModelForSequenceClassification,
     PreTrainedModel,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
 )
 
@@ -167,6 +168,9 @@ def training_arguments(
         # Sequence classifiers return a per-batch mean loss and ignore num_items_in_batch; left on,
         # this multiplies that mean by the number of processes (a doubled loss on two).
         average_tokens_across_devices=False,
+        # The time budget's keeper (training/budget.py) reads the speed in tokens, as its probe
+        # measured it: every token of each padded batch.
+        include_num_input_tokens_seen="all" if job.time_budget_minutes is not None else "no",
     )
 
 
@@ -188,10 +192,12 @@ def build_trainer(
     train: Dataset,
     validation: Dataset | None,
     processing_class: Any = None,
+    callbacks: list[TrainerCallback] | None = None,
 ) -> Trainer:
     """`processing_class` (the HF tokenizer) is only saved beside checkpoints: encoding is the
     shared encoder's job."""
     return OrderedEvalTrainer(
+        callbacks=callbacks,
         model=model,
         args=args,
         processing_class=processing_class,

@@ -192,9 +192,11 @@ def export_and_evaluate(
     metrics: dict[str, Any] = {"torch": classification_metrics(test_labels, trained.torch_probs)}
     log.info("test metrics (torch fp32): %s", metrics["torch"])
     if trained.plan is not None:
-        metrics["time_budget"] = trained.plan.to_dict() | {
-            "train_minutes_measured": trained.train_seconds / 60
-        }
+        metrics["time_budget"] = (
+            trained.plan.to_dict()
+            | {"train_minutes_measured": trained.train_seconds / 60}
+            | (trained.kept or {})
+        )
     trained.encoder.tokenizer.save(str(bundle / TOKENIZER_FILE))
     shipped = export_and_gate(
         trained.trainer.model,

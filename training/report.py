@@ -157,7 +157,8 @@ def model_card(
     budget = metrics.get("time_budget")
     budget_line = (
         f"\nSized for a {budget['budget_minutes']:g}-minute budget: {budget['train_samples']:,} of "
-        f"{budget['pool']:,} reviews at a measured {budget['reviews_per_second']:.1f} reviews/s.\n"
+        f"{budget['pool']:,} reviews at a measured {budget['reviews_per_second']:.1f} reviews/s."
+        f"{_cut_sentence(budget)}\n"
         if budget
         else ""
     )
@@ -209,3 +210,15 @@ Trained on movie reviews; accuracy drops on other domains. The model reads
 {encoder["max_length"]} tokens at a time: a longer text is cut or read in windows, as the
 request's strategy says (see above). {scores}
 """
+
+
+def _cut_sentence(budget: dict[str, Any]) -> str:
+    """What the time budget's keeper did when the machine slowed during training."""
+    cuts = budget.get("cuts") or []
+    if not cuts:
+        return ""
+    return (
+        f" The machine then ran {cuts[-1]['slowdown']:.1f}x slower than measured, so training "
+        f"ended after {budget['steps_trained']:,} of its {budget['steps']:,} planned steps, the "
+        "learning rate decaying to zero there."
+    )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,7 +17,7 @@ if TYPE_CHECKING:  # torch-heavy modules, imported only when a run trains
     from transformers import Trainer
 
     from contract.encoder import TextEncoder
-    from training.budget import Plan
+    from training.budget import BudgetKeeper, Plan
     from training.data import Splits
 
 log = logging.getLogger("training")
@@ -31,6 +32,7 @@ class Trained:
     plan: Plan | None = None  # the time budget's plan, when there was one
     train_seconds: float = 0.0  # trainer.train's wall time
     trained_at: float = 0.0  # time.monotonic() when it returned
+    kept: dict[str, Any] | None = None  # BudgetKeeper's record: steps trained, any cut
 
 
 def train_and_predict(
@@ -98,9 +100,9 @@ def train_and_predict(
     set_seed(job.seed)
     model = load_model(model_args.model_name_or_path, labels, model_args.pooling)
     args = training_arguments(job, str(work), save=save)
-    plan = None
+    plan = keeper = None
     if job.time_budget_minutes is not None:
-        plan, keep = budget_training(
+        plan, keeper, keep = budget_training(
             job, job.time_budget_minutes, model, encoder, datasets, splits, started, args
         )
         datasets["train"] = datasets["train"].select(keep)
@@ -114,15 +116,18 @@ def train_and_predict(
         datasets["train"],
         by_length(datasets["validation"])[0],  # its metrics do not depend on order
         processing_class=hf_tokenizer,
+        callbacks=[keeper] if keeper is not None else None,
     )
     train_start = time.monotonic()
     trainer.train(resume_from_checkpoint=True if job.resume else None)
     trained_at = time.monotonic()
     train_seconds = trained_at - train_start
-    if plan is not None:
+    kept = None
+    if plan is not None and keeper is not None:
         log.info("trained in %.1f min (planned %.1f)", train_seconds / 60, plan.train_minutes)
+        kept = keeper.summary(trainer.state.global_step)
     probs = predict_proba(trainer, datasets["test"])
-    return Trained(trainer, encoder, probs, splits, plan, train_seconds, trained_at)
+    return Trained(trainer, encoder, probs, splits, plan, train_seconds, trained_at, kept)
 
 
 def eval_tokens(
@@ -208,13 +213,15 @@ def budget_training(
     splits: Splits,
     started: float,
     args: Any,
-) -> tuple[Plan, list[int]]:
+) -> tuple[Plan, BudgetKeeper, list[int]]:
     """Measures training speed, plans the training set for --time_budget_minutes, logs the plan
-    and returns it with the pool rows to train on (a stratified, seeded subset)."""
+    and returns it with the callback that holds training to it when the machine slows, and the
+    pool rows to train on (a stratified, seeded subset)."""
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from training.budget import plan_training
+    from training import budget
+    from training.budget import BudgetKeeper, plan_training
 
     pool = datasets["train"]
     speed = _speed(job, model, encoder, pool, args, quick=False)
@@ -237,12 +244,18 @@ def budget_training(
             plan.reviews_per_second,
             plan.train_samples,
         )
+    keeper = BudgetKeeper(
+        plan,
+        speed,
+        started=started,
+        min_steps=math.ceil(budget.MIN_TRAIN_SAMPLES / job.per_device_train_batch_size),
+    )
     if plan.train_samples >= len(pool):
-        return plan, list(range(len(pool)))
+        return plan, keeper, list(range(len(pool)))
     keep, _ = train_test_split(
         np.arange(len(pool)),
         train_size=plan.train_samples,
         stratify=splits.train["label"],
         random_state=job.seed,
     )
-    return plan, sorted(keep.tolist())
+    return plan, keeper, sorted(keep.tolist())
