@@ -1,4 +1,5 @@
-"""make bench-run ARGS="--runs 3"   (python -m bench.run [--runs 3] [--port 8765] [--keep])
+"""make bench-run ARGS="--runs 3"   (python -m bench.run [--runs 3] [--port 8765] [--keep]
+                                     [--neighbour N] [--commit REV])
 
 A new user's first command, timed: a fresh clone of this checkout's HEAD runs `make run` (set-up
 of .venv included) until GET /health answers ready, N times one after the other. Writes
@@ -6,6 +7,10 @@ bench/results/make_run.json: wall minutes of each run and the max, whether each 
 precision it shipped, its held-out accuracy, its parity-gate numbers and time-budget plan, and
 how busy the machine was (load average) before and after each run: timings taken while other
 work shares the CPUs say little about this code.
+
+`--neighbour N` starts N busy processes once make run has planned its training (load that the
+time budget's speed probe did not see) and stops them when it serves; `--commit REV` runs an
+earlier commit in the clones, the peer a change is measured against in the same session.
 
 Not a test: one run takes the time it measures (~11 minutes on 2 vCPUs). `make test` runs the
 harness with `--smoke --bundle <bundle> --output <tmp>`: one fresh clone serves that bundle with
@@ -52,9 +57,39 @@ def loadavg() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
 
-def wait_ready(proc: subprocess.Popen, port: int, timeout_s: float) -> bool:
+class Neighbour:
+    """`count` busy processes that start once the run's log shows `trigger` (make run's plan:
+    load that arrives after the time budget's speed probe, as a neighbour's build would) and stop
+    with the run. They run at the same priority as make run and share its CPUs."""
+
+    def __init__(self, count: int, log_path: Path, trigger: str, start: float):
+        self.count, self.log_path, self.trigger, self.start = count, log_path, trigger, start
+        self.procs: list[subprocess.Popen] = []
+        self.started_minutes: float | None = None
+
+    def poll(self) -> None:
+        if not self.count or self.procs:
+            return
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        if self.trigger in text:
+            hog = [sys.executable, "-c", "while True: pass"]
+            self.procs = [subprocess.Popen(hog) for _ in range(self.count)]
+            self.started_minutes = (time.monotonic() - self.start) / 60
+            log.info("neighbour: %d busy processes started", self.count)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+def wait_ready(
+    proc: subprocess.Popen, port: int, timeout_s: float, neighbour: Neighbour | None = None
+) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if neighbour is not None:
+            neighbour.poll()
         if proc.poll() is not None:
             return False  # make run stopped before serving (training failed, port taken, ...)
         try:
@@ -86,11 +121,18 @@ def make_command(port: int, smoke_bundle: Path | None) -> list[str]:
 
 
 def one_run(
-    index: int, port: int, timeout_minutes: float, keep: bool, smoke_bundle: Path | None = None
+    index: int,
+    port: int,
+    timeout_minutes: float,
+    keep: bool,
+    smoke_bundle: Path | None = None,
+    revision: str = "HEAD",
+    neighbours: int = 0,
 ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"make-run-{index}-"))
     clone = work / "clone"
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
+    subprocess.run(["git", "-C", str(clone), "checkout", "--quiet", revision], check=True)
     out: dict[str, Any] = {"run": index, "load_before": loadavg(), "clone": str(clone)}
     log_path = work / "make_run.log"
     log.info("run %d: make run in %s (log %s)", index, clone, log_path)
@@ -104,10 +146,20 @@ def one_run(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        served = wait_ready(proc, port, timeout_minutes * 60)
+        # make serve (the smoke run) logs no plan: its neighbour starts with it
+        neighbour = Neighbour(neighbours, log_path, "" if smoke_bundle else "plan: ", start)
+        try:
+            served = wait_ready(proc, port, timeout_minutes * 60, neighbour)
+        finally:
+            neighbour.stop()
         out["wall_minutes"] = (time.monotonic() - start) / 60
         out["served"] = served
         out["load_after"] = loadavg()
+        out["neighbour"] = {
+            "processes": neighbours,
+            "started_minutes": neighbour.started_minutes,
+            "pids": [p.pid for p in neighbour.procs],
+        }
         stamp = clone / ".venv" / ".installed-run"  # the Makefile's RUN_STAMP
         if stamp.exists():
             out["setup_minutes"] = (stamp.stat().st_mtime - start_wall) / 60
@@ -162,6 +214,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep each clone (venv, run, log)")
     parser.add_argument("--output", type=Path, default=RESULTS / "make_run.json")
     parser.add_argument("--bundle", type=Path, help="with --smoke: the bundle `make serve` serves")
+    parser.add_argument(
+        "--commit",
+        default="HEAD",
+        help="the commit each clone runs (default HEAD): an earlier one measures the peer a change "
+        "is compared with, on the same machine in the same session",
+    )
+    parser.add_argument(
+        "--neighbour",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N busy processes start once make run logs its plan (load arriving after the speed "
+        "probe) and stop when it serves: does the time budget hold when the machine slows?",
+    )
     add_smoke_flag(parser)
     args = parser.parse_args(argv)
     check_output(parser, args.output, args.smoke)
@@ -171,11 +237,20 @@ def main(argv: list[str] | None = None) -> int:
         args.runs, args.timeout_minutes = 1, min(args.timeout_minutes, 3.0)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     commit = head_commit(REPO)
-    if commit.endswith("-dirty"):
+    if commit.endswith("-dirty") and args.commit == "HEAD":
         log.warning("uncommitted changes are not in the clone; it runs commit %s", commit[:12])
+    measured = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--verify", f"{args.commit}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
+    if measured.returncode:
+        parser.error(f"--commit {args.commit}: no such commit in {REPO}")
+    revision = measured.stdout.strip()
     bundle = args.bundle.resolve() if args.smoke else None
     runs = [
-        one_run(i, args.port, args.timeout_minutes, args.keep, bundle) for i in range(args.runs)
+        one_run(i, args.port, args.timeout_minutes, args.keep, bundle, revision, args.neighbour)
+        for i in range(args.runs)
     ]
     walls = [r["wall_minutes"] for r in runs]
     cpus = machine_facts()["cpus"]
@@ -196,9 +271,12 @@ def main(argv: list[str] | None = None) -> int:
         # the CPU count means runs waited for a core).
         "busy": [max(r["load_before"][0], r["load_after"][0]) > cpus for r in runs],
         "targets": TARGETS,
+        # the commit the clones ran (provenance's `commit` is HEAD, the harness's)
+        "measured_commit": revision,
+        "neighbour": args.neighbour,
         "details": runs,
     }
-    write_result(args.output, result)  # adds the machine and the commit (HEAD, the clones' one)
+    write_result(args.output, result)  # adds the machine and the commit (HEAD, the harness's)
     for r in runs:
         sys.stdout.write(
             f"run {r['run']}: {'served' if r['served'] else 'NOT served'} after "
