@@ -219,7 +219,9 @@ class JobArguments:
             "help": "Wall-clock budget of this command: training speed is measured on a few "
             "steps first, then the training set is sized (at most --max_train_samples) so "
             "that training, evaluation and export end inside it. The learning-rate schedule "
-            "is built for that size and runs to its end. Ignored with --max_steps."
+            "is built for that size and runs to its end; if the machine slows during "
+            "training, training ends earlier and the schedule is re-fitted to end there. "
+            "Ignored with --max_steps."
         },
     )
     keep_fp32_onnx: bool = field(
