@@ -12,13 +12,15 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from transformers import AutoModelForSequenceClassification, TrainerCallback
+import torch
+from transformers import AutoModelForSequenceClassification, TrainerCallback, set_seed
 
 from contract.encoder import EncoderConfig, TextEncoder
 from training import budget
 from training.args import JobArguments
 from training.budget import SAFETY, BudgetKeeper, Plan, Speed, plan_training
 from training.finetune import build_trainer, encode_dataset, training_arguments
+from training.report import _cut_sentence
 
 BATCH = 8
 TOKENS = 32  # every review is cut to this many, so every step trains BATCH x TOKENS tokens
@@ -73,10 +75,14 @@ def plan_for(pool: int) -> tuple[Plan, Speed]:
     return plan, speed
 
 
-def train(tiny_hf_model: Path, tmp_path: Path, machine: Machine, min_steps: int = 10):
-    """Trains the planned steps under the keeper; returns (plan, keeper, trainer)."""
+def train(
+    tiny_hf_model: Path, tmp_path: Path, machine: Machine, min_steps: int = 10, kept: bool = True
+):
+    """Trains the planned steps under the keeper (or without one); returns (plan, keeper,
+    trainer)."""
     plan, speed = plan_for(pool=800)
     assert plan.fits and plan.steps < 100  # the budget, not the pool, sized it
+    set_seed(0)  # weights the checkpoint lacks are initialised at random
     model = AutoModelForSequenceClassification.from_pretrained(tiny_hf_model)
     encoder = TextEncoder.from_file(
         tiny_hf_model / "tokenizer.json", EncoderConfig(max_length=TOKENS, truncation="head")
@@ -101,7 +107,7 @@ def train(tiny_hf_model: Path, tmp_path: Path, machine: Machine, min_steps: int 
         encoder,
         data,
         None,
-        callbacks=[machine, keeper],
+        callbacks=[machine, keeper] if kept else [machine],
     )
     trainer.train()
     return plan, keeper, trainer
@@ -115,7 +121,12 @@ def learning_rates(trainer) -> dict[int, float]:
 
 
 def test_a_run_on_plan_is_left_alone(tiny_hf_model, tmp_path):
-    plan, keeper, trainer = train(tiny_hf_model, tmp_path, Machine(slowdown=1.0))
+    plan, keeper, trainer = train(tiny_hf_model, tmp_path / "kept", Machine(slowdown=1.0))
+    # the same weights as the same seeded run without a keeper
+    _, _, alone = train(tiny_hf_model, tmp_path / "alone", Machine(slowdown=1.0), kept=False)
+    theirs = alone.model.state_dict()
+    for name, weight in trainer.model.state_dict().items():
+        assert torch.equal(weight, theirs[name]), name
     assert keeper.cuts == [] and trainer.state.global_step == plan.steps
     assert keeper.slowdown == pytest.approx(1.0, rel=0.01)  # it judged, and found the plan held
     assert trainer.state.num_input_tokens_seen == plan.steps * BATCH * TOKENS
@@ -157,6 +168,14 @@ def test_a_slowed_machine_ends_training_inside_the_budget_with_a_refitted_decay(
     for step in range(cut + 1, end + 1):
         assert lr[step] == pytest.approx(first * (end + 1 - step) / (end - cut), rel=1e-6)
     assert all(lr[s + 1] <= lr[s] for s in range(cut, end))
+
+    # what metrics.json's time_budget records, and the model card's sentence on it
+    record = plan.to_dict() | keeper.summary(trainer.state.global_step)
+    assert record["steps_trained"] == end and record["cuts"][-1]["end_step"] == end
+    lo, hi = record["slowdown_range"]
+    assert lo == pytest.approx(1.0, rel=0.01) and hi <= 3.0
+    assert f"ended after {end:,} of its {plan.steps:,} planned steps" in _cut_sentence(record)
+    assert _cut_sentence(plan.to_dict() | keeper.summary(plan.steps) | {"cuts": []}) == ""
 
 
 def test_recurring_slow_steps_are_a_slower_machine(tiny_hf_model, tmp_path):
