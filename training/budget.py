@@ -313,10 +313,10 @@ class BudgetKeeper(TrainerCallback):
     """Holds a planned run to its budget when the machine slows after the plan was made (a
     neighbour's job starting): at every step it projects the command's end from the speed of its
     recent steps (seconds per token, as the plan's probe measured them, over the last ten steps
-    but the slowest); when the projection
-    passes the budget, training ends earlier, where the projection meets the plan's margin, and
-    the learning rate's linear decay is re-fitted from its current value to zero at the new end,
-    so the shortened schedule still ends as a schedule should. What comes after training
+    but the slowest); when the projection passes the budget, training ends earlier, where the
+    projection meets the plan's margin, and the learning rate's linear decay is re-fitted from
+    its current value to zero at the new end, so the shortened schedule still ends as a schedule
+    should. What comes after training
     (evaluation, export) is projected at the same slowdown. Never lengthens training; never cuts
     below `min_steps` (MIN_TRAIN_SAMPLES' worth), where it warns that the budget will overrun.
     A no-op while the plan holds. Needs TrainingArguments(include_num_input_tokens_seen="all")."""
