@@ -338,9 +338,13 @@ class BudgetKeeper(TrainerCallback):
         self.tokens_per_step = plan.train_minutes * 60 / plan.steps / speed.train_seconds_per_token
         self.window: deque[tuple[float, int]] = deque()
         self.cuts: list[Cut] = []
-        self.slowdown: float | None = None  # the last judged, for the report
         self.judged: list[float] = []  # every slowdown judged: its range is the reading's noise
         self._warned = False
+
+    @property
+    def slowdown(self) -> float | None:
+        """The last slowdown judged; None before the window was long enough to judge."""
+        return self.judged[-1] if self.judged else None
 
     def on_epoch_begin(
         self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -379,7 +383,7 @@ class BudgetKeeper(TrainerCallback):
         return seconds / tokens_in if tokens_in > 0 else None
 
     def _judge(self, now: float, step: int, rate: float, scheduler: Any) -> None:
-        self.slowdown = slowdown = rate / self.speed.train_seconds_per_token
+        slowdown = rate / self.speed.train_seconds_per_token
         self.judged.append(slowdown)
         step_seconds = self.tokens_per_step * rate
         after = self.plan.after_minutes * 60 * max(slowdown, 1.0)

@@ -123,7 +123,7 @@ def train_and_predict(
     trained_at = time.monotonic()
     train_seconds = trained_at - train_start
     kept = None
-    if plan is not None and keeper is not None:
+    if plan is not None and keeper is not None:  # set together, by budget_training
         log.info("trained in %.1f min (planned %.1f)", train_seconds / 60, plan.train_minutes)
         kept = keeper.summary(trainer.state.global_step)
     probs = predict_proba(trainer, datasets["test"])
