@@ -55,6 +55,7 @@ class Predictor:
     parity gate checks, one run at a time) and what the manifest says about it."""
 
     def __init__(self, bundle_dir: Path, manifest: Manifest, threads: int) -> None:
+        self.bundle_dir = bundle_dir
         self.manifest = manifest
         self.threads = threads
         self.classifier = OnnxClassifier.from_bundle(bundle_dir, manifest, threads=threads)

@@ -246,7 +246,9 @@ def export_and_evaluate(
     shipped.classifier.strategy = long_text["strategy"]
     shipped.classifier.combine = long_text["combine"]
     # What live traffic is compared with (contract/profile.py); the manifest covers the file.
-    write_profile(bundle, reference_profile(shipped.classifier, test_texts, shipped.probs))
+    write_profile(
+        bundle, reference_profile(shipped.classifier, test_texts, shipped.probs, test_labels)
+    )
     return Evaluated(shipped, metrics, calibration.temperature, long_text)
 
 

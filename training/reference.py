@@ -16,6 +16,7 @@ import logging
 
 import numpy as np
 
+from contract.audit import LabelledCounts
 from contract.predictor import OnnxClassifier
 from contract.profile import Profile, observe, unknown_id
 
@@ -23,10 +24,16 @@ log = logging.getLogger(__name__)
 
 
 def reference_profile(
-    classifier: OnnxClassifier, texts: list[str], plain_probs: np.ndarray
+    classifier: OnnxClassifier,
+    texts: list[str],
+    plain_probs: np.ndarray,
+    true_labels: np.ndarray | None = None,
 ) -> Profile:
     """`classifier` as the bundle serves it (temperature and default reading set);
-    `plain_probs`: its plain-softmax test probabilities under the trained truncation."""
+    `plain_probs`: its plain-softmax test probabilities under the trained truncation. With
+    `true_labels`, the profile's `extra.labelled` holds the split's confusion matrix and
+    reliability counts as served (contract/audit.py): what a labelled bulk-scoring file is
+    judged against."""
     encoder = classifier.encoder
     strategy = classifier.strategy
     if strategy == encoder.config.truncation:
@@ -44,5 +51,17 @@ def reference_profile(
         f"{strategy} reading, temperature {classifier.temperature:.3f}"
     )
     profile = Profile.build(values, classifier.labels, source)
+    if true_labels is not None:
+        profile.extra["labelled"] = labelled_counts(classifier.labels, true_labels, probs).to_dict()
     log.info("reference profile: %s", source)
     return profile
+
+
+def labelled_counts(
+    labels: list[str], true_labels: np.ndarray, probs: np.ndarray
+) -> LabelledCounts:
+    counts = LabelledCounts.empty(labels)
+    for true, row in zip(true_labels.tolist(), probs, strict=True):
+        predicted = int(row.argmax())
+        counts.add(int(true), predicted, float(row[predicted]))
+    return counts

@@ -2,8 +2,9 @@
 chunks at row boundaries, and each worker parses only its byte range with the same code, so both
 agree on where every row starts (a CSV field may hold newlines; a line count would not do).
 
-CSV: a header with a `text` column (and optionally `id`). JSON Lines: one object per line with
-`text` (and optionally `id`). Blank lines are not rows. A row that cannot be read becomes a
+CSV: a header with a `text` column (and optionally `id`, and `label`: the row's true label, which
+makes the job measure accuracy, contract/audit.py). JSON Lines: one object per line with `text`
+(and optionally `id` and `label`). Blank lines are not rows. A row that cannot be read becomes a
 `Record` with an `error`, never an exception: one bad row must not stop a job.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from contract.audit import LABEL
 from function.batch.errors import BatchError
 from function.batch.layout import FORMATS
 
@@ -35,6 +37,7 @@ class Record:
     text: str | None = None
     id: str | int | None = None
     error: str | None = None
+    label: object = None  # the raw `label` value, read by contract.audit.parse_label
 
 
 def file_format(key: str) -> str:
@@ -119,6 +122,7 @@ def records(
 def _csv_records(lines: _Lines, header: list[str], row: int) -> Iterator[Record]:
     reader = csv.reader(lines)
     text_at, id_at = header.index(TEXT), header.index(ID) if ID in header else None
+    label_at = header.index(LABEL) if LABEL in header else None
     while True:
         lines.bad_utf8 = False
         try:
@@ -139,7 +143,8 @@ def _csv_records(lines: _Lines, header: list[str], row: int) -> Iterator[Record]
         else:
             error = None
         text = None if error else fields[text_at]
-        yield Record(row, lines.offset, text=text, id=row_id, error=error)
+        label = None if error or label_at is None else fields[label_at]
+        yield Record(row, lines.offset, text=text, id=row_id, error=error, label=label)
         row += 1
 
 
@@ -167,4 +172,4 @@ def _jsonl_record(line: str, row: int, end: int, bad_utf8: bool) -> Record:
     text = obj.get(TEXT)
     if not isinstance(text, str):
         return Record(row, end, id=row_id, error=f'"{TEXT}" is missing or not a string')
-    return Record(row, end, text=text, id=row_id)
+    return Record(row, end, text=text, id=row_id, label=obj.get(LABEL))

@@ -1,5 +1,7 @@
 """The score step: one chunk (a byte range of the input) read, checked row by row, predicted in
-batches by the API's own Predictor, and written as one part file plus its counts.
+batches by the API's own Predictor, and written as one part file plus its counts. Rows that carry
+a true label are counted against their predictions (contract/audit.py), with the held-out
+split's counts beside them, so the summary can say whether the model is still right.
 
 The part's key depends only on the job and the chunk's index, so a retried chunk or a re-run of
 the job overwrites the same object: output is never duplicated.
@@ -11,8 +13,11 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
+from contract.audit import LabelledCounts, parse_label, reference
+from contract.profile import read_profile
 from function.batch.errors import BatchError
 from function.batch.formats import Record, records, split_lines
 from function.batch.layout import part_key, stats_key
@@ -59,7 +64,24 @@ def predict(predictor: Predictor, texts: Sequence[str]) -> list[Scored]:
     return results
 
 
-def _line(record: Record, result: Scored | None, error: str | None, version: str) -> bytes:
+@lru_cache(maxsize=4)
+def held_out(predictor: Predictor) -> dict[str, Any] | None:
+    """The served run's held-out counts (its reference profile, or its manifest's metrics),
+    read once per model: what the summary judges the labelled rows against."""
+    profile = read_profile(predictor.bundle_dir)
+    m = predictor.manifest
+    ref = reference(m.labels, profile.extra if profile else None, m.metrics, m.data)
+    return ref.to_dict() if ref else None
+
+
+def _line(
+    record: Record,
+    result: Scored | None,
+    error: str | None,
+    version: str,
+    labels: list[str],
+    counts: LabelledCounts,
+) -> bytes:
     out: dict[str, Any] = {"row": record.row}
     if record.id is not None:
         out["id"] = record.id
@@ -68,6 +90,14 @@ def _line(record: Record, result: Scored | None, error: str | None, version: str
     else:
         assert result is not None
         out["label"], out["score"], out["scores"] = result
+        true, refused = parse_label(record.label, labels)
+        if refused:
+            out["label_error"] = refused
+            counts.refuse(record.row, refused)
+        elif true is not None:
+            out["true_label"] = labels[true]
+            out["correct"] = out["label"] == labels[true]
+            counts.add(true, labels.index(out["label"]), out["score"])
     out["model_version"] = version
     return json.dumps(out, ensure_ascii=False).encode() + b"\n"
 
@@ -110,8 +140,12 @@ def score_chunk(client: Any, chunk: dict[str, Any], predictor: Predictor, max_ch
         scored = predict(predictor, [text for _, text in batch])
         for (row, _), result in zip(batch, scored, strict=True):
             results[row] = result
-    version = predictor.version
-    lines = [_line(r, results.get(r.row), e, version) for r, e in zip(rows, errors, strict=True)]
+    version, labels = predictor.version, list(predictor.labels)
+    counts = LabelledCounts.empty(labels)
+    lines = [
+        _line(r, results.get(r.row), e, version, labels, counts)
+        for r, e in zip(rows, errors, strict=True)
+    ]
     failed = [
         {"row": r.row, **({"id": r.id} if r.id is not None else {}), "error": e or results[r.row]}
         for r, e in zip(rows, errors, strict=True)
@@ -133,6 +167,8 @@ def score_chunk(client: Any, chunk: dict[str, Any], predictor: Predictor, max_ch
         "seconds": round(time.perf_counter() - start, 3),
         "model_version": version,
         "part": part_key(job, index),
+        "labelled": counts.to_dict(),
+        "held_out": held_out(predictor) if counts.n else None,
     }
     client.put_object(
         Bucket=bucket,

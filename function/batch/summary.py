@@ -1,6 +1,8 @@
 """The summarize step: every chunk's counts gathered into `_summary.json`, chunks that never
 finished named with the rows they hold, and part files no longer in the plan removed (a re-run
-with other chunk sizes would otherwise leave extra parts, and rows counted twice)."""
+with other chunk sizes would otherwise leave extra parts, and rows counted twice). Rows that
+carried a true label are judged together against the served run's held-out split (`labelled`,
+contract/audit.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from contract.audit import LabelledCounts, Reference, judge
 from contract.s3_errors import KEY_NOT_FOUND, error_code
 from function.batch.layout import job_prefix, part_key, stats_key, summary_key
 
@@ -41,6 +44,24 @@ def _remove_stale_parts(client: Any, bucket: str, job: str, wanted: set[str]) ->
         objects = [{"Key": k} for k in stale[at : at + 1000]]
         client.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
     return len(stale)
+
+
+def labelled(done: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The labelled rows of every finished chunk, judged; None when no row carried a label."""
+    parts = [LabelledCounts.from_dict(s["labelled"]) for s in done if s.get("labelled")]
+    if not parts or not any(p.n or p.refused for p in parts):
+        return None
+    counts = parts[0]
+    for part in parts[1:]:
+        counts.merge(part)
+    versions = {s["model_version"] for s in done if (s.get("labelled") or {}).get("confusion")}
+    references = [s["held_out"] for s in done if s.get("held_out")]
+    if len(versions) > 1:
+        report = judge(counts, None)
+        report["verdict"] = "not judged"
+        report["reason"] = f"rows were scored by {len(versions)} models: {sorted(versions)}"
+        return report
+    return judge(counts, Reference.from_dict(references[0]) if references else None)
 
 
 def summarize_job(client: Any, plan: dict[str, Any]) -> dict[str, Any]:
@@ -85,13 +106,23 @@ def summarize_job(client: Any, plan: dict[str, Any]) -> dict[str, Any]:
         "function_seconds": round(busy, 3),
         "rows_per_function_second": round(scored / busy, 2) if busy else None,
     }
+    audit = labelled(done)
+    if audit is not None:
+        summary["labelled"] = audit
     client.put_object(
         Bucket=bucket,
         Key=summary_key(job),
         Body=json.dumps(summary, indent=1).encode(),
         ContentType="application/json",
     )
-    log.info("job summarized", extra={k: summary[k] for k in ("job", "status", "rows", "scored")})
+    headline = {k: summary[k] for k in ("job", "status", "rows", "scored")}
+    if audit is not None:
+        headline |= {
+            "labelled_rows": audit["rows"],
+            "accuracy": audit["accuracy"],
+            "verdict": audit["verdict"],
+        }
+    log.info("job summarized", extra=headline)
     return {
         "job": job,
         "status": summary["status"],
@@ -100,4 +131,5 @@ def summarize_job(client: Any, plan: dict[str, Any]) -> dict[str, Any]:
         "failed_rows": summary["failed_rows"],
         "failed_chunks": len(missing),
         "summary": f"s3://{bucket}/{summary_key(job)}",
+        **({"verdict": audit["verdict"], "accuracy": audit["accuracy"]} if audit else {}),
     }

@@ -266,3 +266,58 @@ def test_ten_thousand_real_reviews(job_env: Any, record_property: Callable[..., 
     keys, lines = output_lines(client, bucket, plan["job"])
     assert len(keys) == 5 and [line["row"] for line in lines] == list(range(10_000))
     assert {line["model_version"] for line in lines} == {batch._predictor().version}
+
+
+def test_labelled_rows_are_judged_against_the_held_out_split(job_env: Any) -> None:
+    """A `label` column makes the job measure accuracy: each line says the true label and
+    whether the prediction was right, the summary sums every chunk and judges the rows against
+    the run's held-out split. Labels chosen from a first, unlabelled run make the verdict known
+    whatever the tiny model's quality: all right -> consistent, all wrong -> below."""
+    client, bucket = job_env
+    texts = [text for text, _ in imdb_reviews(130, seed=11)]
+    client.put_object(
+        Bucket=bucket, Key="batch/in/plain.csv", Body=csv_bytes(["text"], [[t] for t in texts])
+    )
+    plan, _ = run_job(client, bucket, "batch/in/plain.csv", rows_per_chunk=50)
+    predicted = [line["label"] for line in output_lines(client, bucket, plan["job"])[1]]
+    labels = batch._predictor().labels
+    other = {labels[0]: labels[1], labels[1]: labels[0]}
+
+    def labelled(name: str, truth: list[str]) -> tuple[dict, list[dict]]:
+        rows = [[f"r{i}", t, label] for i, (t, label) in enumerate(zip(texts, truth, strict=True))]
+        rows[3][2] = "pos"  # refused: scored, its label not counted
+        rows[4][2] = ""  # no label: scored, not counted
+        rows[5][1] = ""  # not scored: its label is not counted either
+        rows[6][2] = str(labels.index(truth[6]))  # an index names the label too
+        rows[7][2] = truth[7].upper()
+        key = f"batch/in/{name}.csv"
+        client.put_object(Bucket=bucket, Key=key, Body=csv_bytes(["id", "text", "label"], rows))
+        plan, summary = run_job(client, bucket, key, rows_per_chunk=50)
+        return summary, output_lines(client, bucket, plan["job"])[1]
+
+    summary, lines = labelled("right", predicted)
+    report = summary["labelled"]
+    assert [line["label"] for line in lines if "label" in line] == [
+        p for i, p in enumerate(predicted) if i != 5
+    ]  # the same predictions as without labels
+    assert lines[3]["label_error"].startswith("label 'pos' is not one of the model's labels")
+    assert "true_label" not in lines[3] and "true_label" not in lines[4]
+    assert "true_label" not in lines[5] and lines[5]["error"] == "text is empty"
+    assert lines[6]["true_label"] == predicted[6] and lines[7]["correct"] is True
+    assert (report["rows"], report["refused"], report["accuracy"]) == (127, 1, 1.0)
+    assert report["refusals"] == [{"row": 3, "error": lines[3]["label_error"]}]
+    assert report["verdict"] == "consistent" and report["p_lower"] > 0.5
+    assert report["held_out"]["source"] == "reference profile (held-out split)"
+    assert sum(map(sum, report["confusion"]["counts"])) == 127
+    assert summary["chunks"] == 3  # counted in three workers, summed once
+
+    summary, lines = labelled("wrong", [other[p] for p in predicted])
+    report = summary["labelled"]
+    assert report["accuracy"] == 0.0 and report["verdict"] == "below"
+    assert report["reason"].startswith("accuracy 0.0% on 127 labelled rows is below")
+    assert all(line.get("correct") is not True for line in lines)
+
+    unlabelled = json.loads(
+        client.get_object(Bucket=bucket, Key=summary_key(plan["job"]))["Body"].read()
+    )
+    assert "labelled" not in unlabelled  # a file without labels reads as before
