@@ -82,6 +82,10 @@ bench-lambda: $(STAMP) ## init and warm invokes under the Lambda runtime emulato
 bench-batch: $(STAMP) ## rows/s of one batch-scoring worker (the score step, S3 on loopback)
 	$(BIN)/python -m bench.batch $(ARGS)
 
+.PHONY: bench-audit
+bench-audit: $(STAMP) ## labelled files through bulk scoring, judged against the held-out split, beside the naive check (MODEL_URI); bench/results/audit.json
+	$(BIN)/python -m bench.audit --model_uri $(MODEL_URI) $(ARGS)
+
 .PHONY: bench-monitoring
 bench-monitoring: $(STAMP) ## drift, shadow and the metrics' cost on loopback (the make-run bundle); bench/results/monitoring.json
 	$(BIN)/python -m bench.monitoring $(ARGS)

@@ -8,11 +8,14 @@ import shutil
 import statistics
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contract.bundle import Manifest, read_manifest, verify_bundle, write_manifest
 from contract.evidence import TOKEN_LOGITS
 from contract.storage import resolve_local
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("bench.explain")
 
@@ -60,6 +63,13 @@ def open_bundle(uri: str, tmp: Path, reexport: bool) -> tuple[Path, Manifest, bo
 
 def held_out_reviews(manifest: Manifest, n: int) -> list[str]:
     """The first `n` of the bundle's test reviews, drawn again as training drew them."""
+    return drawn_test_split(manifest)["text"].tolist()[:n]
+
+
+def drawn_test_split(manifest: Manifest, whole: bool = False) -> pd.DataFrame:
+    """The bundle's test split (text, label), drawn again as training drew it and checked
+    against the manifest's counts; `whole`: the split before its subsample (the rows beyond
+    the bundle's own test reviews were never trained or selected on either)."""
     from training.args import DataArguments
     from training.data import load_splits
 
@@ -71,14 +81,16 @@ def held_out_reviews(manifest: Manifest, n: int) -> list[str]:
     else:
         raise SystemExit(f"bundle data {source!r}: only embedded or hub: data can be drawn again")
     sizes, counts = manifest.data["sizes"], manifest.data["class_counts"]
-    args = DataArguments(dataset=dataset, max_test_samples=sizes["test"])
-    test = load_splits(args, int(manifest.training_args.get("seed", 42))).test
+    seed = int(manifest.training_args.get("seed", 42))
+    test = load_splits(DataArguments(dataset=dataset, max_test_samples=sizes["test"]), seed).test
     drawn = {str(k): int(v) for k, v in test["label"].value_counts().items()}
     if len(test) != sizes["test"] or drawn != {str(k): v for k, v in counts["test"].items()}:
         raise SystemExit(
             "the test split drawn again differs from the manifest's: not the same data"
         )
-    return test["text"].tolist()[:n]
+    if whole:
+        return load_splits(DataArguments(dataset=dataset), seed).test
+    return test
 
 
 def _pruned(model: Path, dest: Path) -> Path:

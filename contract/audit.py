@@ -221,10 +221,12 @@ def reference(
     derived from its served accuracy, its recall (of label 1) and its test split's label counts;
     None when neither is there (the audit then reports accuracy without a verdict)."""
     counted = (profile_extra or {}).get("labelled")
-    if counted:
-        counts = LabelledCounts.from_dict(counted)
-        if counts.labels == list(labels) and counts.n:
-            return Reference(counts.recall(), counts.ece(), "reference profile (held-out split)")
+    try:
+        counts = LabelledCounts.from_dict(counted) if counted else None
+    except AuditError:  # a verified bundle holds what training wrote; fall back, never fail
+        counts = None
+    if counts is not None and counts.labels == list(labels) and counts.n:
+        return Reference(counts.recall(), counts.ece(), "reference profile (held-out split)")
     served = (manifest_metrics.get("served") or {}).get("metrics") or {}
     sizes = ((manifest_data.get("class_counts") or {}).get("test")) or {}
     if len(labels) != 2 or "accuracy" not in served or "recall" not in served:

@@ -48,14 +48,14 @@ def _remove_stale_parts(client: Any, bucket: str, job: str, wanted: set[str]) ->
 
 def labelled(done: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The labelled rows of every finished chunk, judged; None when no row carried a label."""
-    parts = [LabelledCounts.from_dict(s["labelled"]) for s in done if s.get("labelled")]
-    if not parts or not any(p.n or p.refused for p in parts):
+    parts = [(s, LabelledCounts.from_dict(s["labelled"])) for s in done if s.get("labelled")]
+    if not any(counts.n or counts.refused for _, counts in parts):
         return None
-    counts = parts[0]
-    for part in parts[1:]:
+    counts = parts[0][1]
+    for _, part in parts[1:]:
         counts.merge(part)
-    versions = {s["model_version"] for s in done if (s.get("labelled") or {}).get("confusion")}
-    references = [s["held_out"] for s in done if s.get("held_out")]
+    versions = {s["model_version"] for s, part in parts if part.n}
+    references = [s["held_out"] for s, _ in parts if s.get("held_out")]
     if len(versions) > 1:
         report = judge(counts, None)
         report["verdict"] = "not judged"

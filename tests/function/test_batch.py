@@ -321,3 +321,23 @@ def test_labelled_rows_are_judged_against_the_held_out_split(job_env: Any) -> No
         client.get_object(Bucket=bucket, Key=summary_key(plan["job"]))["Body"].read()
     )
     assert "labelled" not in unlabelled  # a file without labels reads as before
+
+
+def test_labelled_rows_of_two_models_are_not_judged_together() -> None:
+    """A job whose chunks were scored by different runs (a deploy between retries) sums its
+    counts but judges nothing: one held-out split cannot stand for two models."""
+    from contract.audit import LabelledCounts
+    from function.batch.summary import labelled
+
+    def chunk(version: str, right: int, wrong: int) -> dict[str, Any]:
+        counts = LabelledCounts.empty(["negative", "positive"])
+        counts.confusion = [[right, wrong], [wrong, right]]
+        held_out = {"per_label": {"negative": [500, 450], "positive": [500, 420]}}
+        return {"model_version": version, "labelled": counts.to_dict(), "held_out": held_out}
+
+    one = labelled([chunk("run-a", 80, 20), chunk("run-a", 30, 70)])
+    assert one is not None and one["rows"] == 400 and one["verdict"] == "below"
+    two = labelled([chunk("run-a", 80, 20), chunk("run-b", 30, 70)])
+    assert two is not None and two["rows"] == 400 and two["verdict"] == "not judged"
+    assert two["reason"] == "rows were scored by 2 models: ['run-a', 'run-b']"
+    assert labelled([chunk("run-a", 0, 0)]) is None  # no label column: no block
