@@ -25,7 +25,9 @@ def test_audit_smoke_judges_every_file(tiny_bundle: Path, output: Path) -> None:
         assert sum(x["rows"] for x in r["recall"].values()) == r["rows"], name
     assert all(result[n]["rows"] == SMOKE_ROWS for n in FILES[1:])
     assert [j["rows"] for j in result["critics"]["judged_on_first"]] == [SMOKE_ROWS]
-    assert result["cost"]["score_s_labelled"] > 0 and result["cost"]["score_s_unlabelled"] > 0
+    cost = result["cost"]
+    assert len(cost["score_s_labelled"]) == len(cost["score_s_unlabelled"]) == cost["rounds"] == 1
+    assert min(cost["score_s_labelled"] + cost["score_s_unlabelled"]) > 0
     assert result["setup"]["run_id"] == manifest.run_id
     assert_provenance(result)
     assert "audit cost on the score step" in log
