@@ -101,6 +101,34 @@ class Jobs:
         return {"summary": summary, "lines": lines, "score_s": score_s}
 
 
+def line_cost_us(lines: list[dict], labels: list[str], repeats: int = 20) -> dict[bool, float]:
+    """Microseconds per row of the scorer's line for these rows' predictions, with and without
+    their true label: what the audit adds to a worker (parsing the label, counting it, two more
+    fields in the line)."""
+    from contract.audit import LabelledCounts
+    from function.batch.formats import Record
+    from function.batch.scorer import _line
+
+    out = {}
+    for with_labels in (False, True):
+        rows = [
+            (
+                Record(line["row"], 0, text="", label=line["true_label"] if with_labels else None),
+                (line["label"], line["score"], line["scores"]),
+            )
+            for line in lines
+        ]
+        best = math.inf
+        for _ in range(repeats):
+            counts = LabelledCounts.empty(labels)
+            start = time.perf_counter()
+            for record, result in rows:
+                _line(record, result, None, "run", labels, counts)
+            best = min(best, time.perf_counter() - start)
+        out[with_labels] = round(best / len(rows) * 1e6, 2)
+    return out
+
+
 def judged_at(lines: list[dict], labels: list[str], reference: Any, sizes: list[int]) -> list:
     """The verdict on the first n rows' lines, for each n: how many labels a shift needs."""
     from contract.audit import LabelledCounts, judge
@@ -223,12 +251,19 @@ def measure(bundle: Path, rows: int, endpoint: str, cost_rounds: int) -> dict[st
         results["critics"]["lines"], labels, reference, sizes
     )
     labelled_s, plain_s = statistics.median(timed[True]), statistics.median(timed[False])
+    per_row_us = line_cost_us(results["unseen"]["lines"], labels)
     out["cost"] = {
         "rows": len(files["unseen"]),
         "rounds": cost_rounds,
         "score_s_labelled": [round(x, 2) for x in timed[True]],
         "score_s_unlabelled": [round(x, 2) for x in timed[False]],
         "labelled_over_unlabelled": round(labelled_s / plain_s, 3),
+        # The work a label adds to a row, timed alone: end to end it is below the noise.
+        "line_us_labelled": per_row_us[True],
+        "line_us_unlabelled": per_row_us[False],
+        "added_share_of_score_step": round(
+            (per_row_us[True] - per_row_us[False]) * 1e-6 / (plain_s / len(files["unseen"])), 6
+        ),
     }
     out["setup"] = {
         "bundle": str(bundle),
@@ -293,7 +328,16 @@ def main(argv: list[str] | None = None) -> int:
             r["peer_verdict"],
             _p(r["peer_p_lower"]),
         )
-    log.info("audit cost on the score step: x%.3f", result["cost"]["labelled_over_unlabelled"])
+    cost = result["cost"]
+    log.info(
+        "audit cost on the score step: x%.3f end to end (medians of %d rounds); a row's line "
+        "%.1f vs %.1f us, %.5f%% of the step",
+        cost["labelled_over_unlabelled"],
+        cost["rounds"],
+        cost["line_us_labelled"],
+        cost["line_us_unlabelled"],
+        100 * cost["added_share_of_score_step"],
+    )
     return 0
 
 

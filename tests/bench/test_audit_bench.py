@@ -28,6 +28,7 @@ def test_audit_smoke_judges_every_file(tiny_bundle: Path, output: Path) -> None:
     cost = result["cost"]
     assert len(cost["score_s_labelled"]) == len(cost["score_s_unlabelled"]) == cost["rounds"] == 1
     assert min(cost["score_s_labelled"] + cost["score_s_unlabelled"]) > 0
+    assert cost["line_us_labelled"] > 0 and cost["line_us_unlabelled"] > 0
     assert result["setup"]["run_id"] == manifest.run_id
     assert_provenance(result)
     assert "audit cost on the score step" in log
