@@ -281,6 +281,7 @@ def measure(bundle: Path, rows: int, endpoint: str, cost_rounds: int) -> dict[st
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server: a line a request
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--model_uri", default="artifacts/models", help="a run dir or a runs root (latest.json)"
