@@ -1,5 +1,5 @@
 """One CloudWatch dashboard for the service: traffic, errors, latency, confidence, drift, the
-canary and the shadow, read top to bottom on one screen.
+canary, the shadow and labelled files' accuracy, read top to bottom on one screen.
 
 Metrics named per run (the function's bucket counts carry the run id; CodeDeploy's versions have
 numbers only known at deploy) are drawn with SEARCH expressions, so the graphs follow whatever
@@ -17,6 +17,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from contract.profile import CONFIDENCE, RUN_DIMENSION, dimensions, metric_name
+from function.batch.layout import ACCURACY, EXPECTED, LABELLED_ROWS
 from function.shadow.comparison import AGREED, CANDIDATE_DIMENSION, COMPARED
 from infra.alarms import PERIOD, api_metric
 from infra.drift_check import DriftCheck
@@ -39,6 +40,7 @@ class ServiceDashboard(Construct):
         namespace: str,
         shadow_run: str | None,
         dashboard_name: str,
+        labelled: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -133,6 +135,19 @@ class ServiceDashboard(Construct):
                         )
                     ],
                     right=[compared.with_(label="predictions compared")],
+                )
+            )
+        if labelled:
+            per_run = f"{{{namespace},{RUN_DIMENSION}}}"
+            widgets.append(
+                graph(
+                    "Labelled files (bulk scoring): accuracy and what the held-out split "
+                    "predicts at their label mix",
+                    [
+                        search(f'{per_run} MetricName="{ACCURACY}"', "Average", ""),
+                        search(f'{per_run} MetricName="{EXPECTED}"', "Average", ""),
+                    ],
+                    right=[search(f'{per_run} MetricName="{LABELLED_ROWS}"', "Sum", "")],
                 )
             )
         widgets.append(

@@ -3,11 +3,13 @@ like the others), the shadow receiver when cdk.json names a candidate, and the d
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_s3 as s3
 from cdk_nag import NagPackSuppression, NagSuppressions
 
+from function.batch.layout import BELOW
 from infra.alarms import ServiceAlarms
 from infra.canary_deployment import CanaryDeployment
 from infra.config import ServiceConfig
@@ -43,6 +45,29 @@ def add_monitoring(
     )
     # Notified like the others, but not a canary's rollback alarm: drift is about the traffic.
     alarms.watch(drift.alarm)
+    if config.batch_scoring:
+        # A labelled bulk-scoring file that found the model less right than on its held-out
+        # split; notified, never a rollback (the labels judge the model, not the deploy).
+        alarms.watch(
+            cloudwatch.Alarm(
+                stack,
+                "LabelledBelowAlarm",
+                alarm_description="A labelled bulk-scoring file found the served model less "
+                "right than on its held-out split (verdict below, one-sided p < 0.01): read the "
+                "job's _summary.json, block labelled (docs/deploy.md, 'Labelled rows')",
+                metric=cloudwatch.Metric(
+                    namespace=config.monitoring_namespace,
+                    metric_name=BELOW,
+                    statistic="Maximum",
+                    period=Duration.hours(1),
+                ),
+                threshold=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                # Only a judged labelled file publishes it: most hours have none.
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        )
     if config.shadow_run is not None:
         receiver = ShadowReceiver(
             stack,
@@ -89,6 +114,7 @@ def add_monitoring(
         alarms=[*alarms.alarms, *(canary.alarms[-1:] if canary is not None else [])],
         namespace=config.monitoring_namespace,
         shadow_run=config.shadow_run,
+        labelled=config.batch_scoring,
         # Dashboard names are per account, not per region: the region keeps two apart.
         dashboard_name=f"{config.stack_name}-{stack.region}",
     )
@@ -103,5 +129,5 @@ def add_monitoring(
         "DashboardName",
         value=dashboard.dashboard.dashboard_name,
         description="CloudWatch > Dashboards: traffic, errors, latency, confidence, drift, "
-        "canary, shadow",
+        "canary, shadow, labelled files",
     )

@@ -61,7 +61,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     if step == "summarize":
         from function.batch.summary import summarize_job
 
-        return summarize_job(_s3(), event["plan"])
+        return summarize_job(_s3(), event["plan"], settings.monitoring_namespace or None)
     raise BatchError(
         f"step {step!r}: expected one of {', '.join(STEPS)} (the state machine's payload)"
     )

@@ -26,6 +26,15 @@ ROWS_PER_CHUNK = 2000
 # 256 KiB payload limit; past this many chunks, neighbours are merged (bigger chunks instead).
 MAX_CHUNKS = 4000
 
+# What a labelled job publishes (EMF on its summary log line, function/batch/summary.py;
+# infra/dashboard.py draws them, infra/monitoring.py alarms on BELOW): per run, the rows, their
+# accuracy and what the held-out split predicted at their label mix; for the service, 1 when the
+# verdict was `below`, 0 when `consistent`.
+LABELLED_ROWS = "LabelledRows"
+ACCURACY = "LabelledAccuracy"
+EXPECTED = "LabelledExpectedAccuracy"
+BELOW = "LabelledBelow"
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -13,8 +13,19 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from contract.audit import LabelledCounts, Reference, judge
+from contract.profile import RUN_DIMENSION
 from contract.s3_errors import KEY_NOT_FOUND, error_code
-from function.batch.layout import job_prefix, part_key, stats_key, summary_key
+from function.batch.layout import (
+    ACCURACY,
+    BELOW,
+    EXPECTED,
+    LABELLED_ROWS,
+    job_prefix,
+    part_key,
+    stats_key,
+    summary_key,
+)
+from function.emf import emf_fields
 
 log = logging.getLogger(__name__)
 # Row errors the summary lists in full; every one is in the part files.
@@ -64,8 +75,29 @@ def labelled(done: list[dict[str, Any]]) -> dict[str, Any] | None:
     return judge(counts, Reference.from_dict(references[0]) if references else None)
 
 
-def summarize_job(client: Any, plan: dict[str, Any]) -> dict[str, Any]:
-    """Writes the job's summary; returns its headline (status, counts, where the summary is)."""
+def audit_metrics(namespace: str, version: str, audit: dict[str, Any]) -> dict[str, Any]:
+    """EMF members for a labelled job's summary line (function/emf.py): per run, and the
+    verdict without a dimension, so that one alarm watches every run."""
+    if not audit["rows"] or not version:
+        return {}
+    per_run: dict[str, float] = {LABELLED_ROWS: audit["rows"], ACCURACY: audit["accuracy"]}
+    if audit.get("expected_accuracy") is not None:
+        per_run[EXPECTED] = audit["expected_accuracy"]
+    fields = emf_fields(
+        namespace, {RUN_DIMENSION: version}, per_run, {ACCURACY: "None", EXPECTED: "None"}
+    )
+    if audit["verdict"] in ("below", "consistent"):
+        verdict = emf_fields(namespace, {}, {BELOW: int(audit["verdict"] == "below")})
+        fields["_aws"]["CloudWatchMetrics"] += verdict["_aws"]["CloudWatchMetrics"]
+        fields[BELOW] = verdict[BELOW]
+    return fields
+
+
+def summarize_job(
+    client: Any, plan: dict[str, Any], namespace: str | None = None
+) -> dict[str, Any]:
+    """Writes the job's summary; returns its headline (status, counts, where the summary is).
+    With `namespace` (MONITORING_NAMESPACE), a labelled job's log line carries its metrics."""
     bucket, job, token = plan["bucket"], plan["job"], plan["token"]
     items = _read_json(client, bucket, plan["items_key"]) or []
     with ThreadPoolExecutor(READERS) as pool:
@@ -122,6 +154,8 @@ def summarize_job(client: Any, plan: dict[str, Any]) -> dict[str, Any]:
             "accuracy": audit["accuracy"],
             "verdict": audit["verdict"],
         }
+        if namespace and len(summary["model_versions"]) == 1:
+            headline |= audit_metrics(namespace, summary["model_versions"][0], audit)
     log.info("job summarized", extra=headline)
     return {
         "job": job,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,10 +15,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bench.cloudwatch_emf import metric_data
 from bench.reviews import imdb_reviews, reviews_csv
 from function.batch import handler as batch
 from function.batch.errors import BatchError
 from function.batch.layout import OUTPUT_PREFIX, chunks_key, summary_key
+from function.logs import JsonFormatter
 
 
 @pytest.fixture
@@ -268,11 +271,23 @@ def test_ten_thousand_real_reviews(job_env: Any, record_property: Callable[..., 
     assert {line["model_version"] for line in lines} == {batch._predictor().version}
 
 
-def test_labelled_rows_are_judged_against_the_held_out_split(job_env: Any) -> None:
+def test_labelled_rows_are_judged_against_the_held_out_split(
+    job_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A `label` column makes the job measure accuracy: each line says the true label and
     whether the prediction was right, the summary sums every chunk and judges the rows against
-    the run's held-out split. Labels chosen from a first, unlabelled run make the verdict known
-    whatever the tiny model's quality: all right -> consistent, all wrong -> below."""
+    the run's held-out split, and the summary's log line carries the metrics the dashboard and
+    the alarm read. Labels chosen from a first, unlabelled run make the verdict known whatever
+    the tiny model's quality: all right -> consistent, all wrong -> below."""
+    from function.config import get_settings
+
+    monkeypatch.setenv("MONITORING_NAMESPACE", "SentimentTest/Monitoring")
+    get_settings.cache_clear()
+    batch._settings.cache_clear()
+    summarized: list[dict] = []  # the summary log's lines, as the function writes them
+    handler = logging.Handler()
+    handler.emit = lambda r: summarized.append(json.loads(JsonFormatter().format(r)))  # type: ignore[method-assign]
+    logging.getLogger("function.batch.summary").addHandler(handler)
     client, bucket = job_env
     texts = [text for text, _ in imdb_reviews(130, seed=11)]
     client.put_object(
@@ -296,7 +311,7 @@ def test_labelled_rows_are_judged_against_the_held_out_split(job_env: Any) -> No
         return summary, output_lines(client, bucket, plan["job"])[1]
 
     summary, lines = labelled("right", predicted)
-    report = summary["labelled"]
+    report = reports_right = summary["labelled"]
     assert [line["label"] for line in lines if "label" in line] == [
         p for i, p in enumerate(predicted) if i != 5
     ]  # the same predictions as without labels
@@ -316,6 +331,22 @@ def test_labelled_rows_are_judged_against_the_held_out_split(job_env: Any) -> No
     assert report["accuracy"] == 0.0 and report["verdict"] == "below"
     assert report["reason"].startswith("accuracy 0.0% on 127 labelled rows is below")
     assert all(line.get("correct") is not True for line in lines)
+
+    # The summary lines' metrics, read as CloudWatch reads EMF: per run, and the verdict alone.
+    logging.getLogger("function.batch.summary").removeHandler(handler)
+    right, wrong = (line for line in summarized if "labelled_rows" in line)
+    assert "_aws" not in summarized[0]  # the unlabelled job publishes nothing
+    version = batch._predictor().version
+    for line, below, judged in ((right, 0, reports_right), (wrong, 1, report)):
+        data = {(d["MetricName"], len(d["Dimensions"])): d for _, d in metric_data(line)}
+        assert {ns for ns, _ in metric_data(line)} == {"SentimentTest/Monitoring"}
+        assert data["LabelledRows", 1]["Value"] == 127
+        assert data["LabelledRows", 1]["Dimensions"] == [
+            {"Name": "model_version", "Value": version}
+        ]
+        assert data["LabelledAccuracy", 1]["Value"] == 1.0 - below
+        assert data["LabelledExpectedAccuracy", 1]["Value"] == judged["expected_accuracy"]
+        assert data["LabelledBelow", 0]["Value"] == below and len(data) == 4
 
     unlabelled = json.loads(
         client.get_object(Bucket=bucket, Key=summary_key(plan["job"]))["Body"].read()

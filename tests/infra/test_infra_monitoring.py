@@ -159,3 +159,30 @@ def test_settings_refuse_what_synth_refuses() -> None:
         Settings(shadow_sample=1.5)
     with pytest.raises(ValidationError):
         Settings(drift_window_minutes=2)
+
+
+def test_a_labelled_file_below_its_held_out_split_alarms_and_is_drawn(
+    monitoring: Any, synth: Any
+) -> None:
+    """Bulk scoring's labelled files publish their accuracy per run and the verdict for the
+    service (function/batch/summary.py): the dashboard draws the first, one alarm watches the
+    second and notifies; it is not a canary's rollback alarm."""
+    alarm_id = _logical_id(monitoring, "AWS::CloudWatch::Alarm", "LabelledBelowAlarm")
+    props = monitoring.resources[alarm_id]["Properties"]
+    assert (props["Namespace"], props["MetricName"]) == (NAMESPACE, "LabelledBelow")
+    assert "Dimensions" not in props  # every run's verdict, one alarm
+    assert (props["Statistic"], props["Period"], props["Threshold"]) == ("Maximum", 3600, 1)
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert props["TreatMissingData"] == "notBreaching"  # most hours judge no file
+    topic = _logical_id(monitoring, "AWS::SNS::Topic", "AlarmsTopic")
+    assert props["AlarmActions"] == [{"Ref": topic}]
+    group = monitoring.one("AWS::CodeDeploy::DeploymentGroup")["Properties"]
+    assert alarm_id not in {a["Name"]["Ref"] for a in group["AlarmConfiguration"]["Alarms"]}
+    body = json.dumps(monitoring.one("AWS::CloudWatch::Dashboard")["Properties"]["DashboardBody"])
+    for needle in ("LabelledAccuracy", "LabelledExpectedAccuracy", "LabelledRows", alarm_id):
+        assert needle in body, needle
+    off = synth({"batchScoring": "false"})  # no bulk scoring, no labelled files
+    assert not any(
+        k.startswith("LabelledBelowAlarm") for k in off.of_type("AWS::CloudWatch::Alarm")
+    )
+    assert "LabelledAccuracy" not in json.dumps(off.one("AWS::CloudWatch::Dashboard"))
