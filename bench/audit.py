@@ -167,19 +167,12 @@ def scenario(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def measure(bundle: Path, rows: int, endpoint: str, cost_rounds: int) -> dict[str, Any]:
+def measure(bundle: Path, rows: int, cost_rounds: int) -> dict[str, Any]:
+    """Inside bench.monitoring_parts.moto(): this process points at S3 on loopback."""
     import boto3
     import pandas as pd
 
-    os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "MODEL_URI": str(bundle),
-        }
-    )
+    os.environ["MODEL_URI"] = str(bundle)
     from bench.explain_setup import drawn_test_split
     from bench.reviews import reviews_csv
     from contract.audit import Reference
@@ -297,24 +290,19 @@ def main(argv: list[str] | None = None) -> int:
     add_smoke_flag(parser)
     args = parser.parse_args(argv)
     check_output(parser, args.output, args.smoke)
-    from contract.storage import resolve_local
+    from contract.bundle import BundleError, read_manifest
+    from contract.storage import StorageError, resolve_local
 
     try:
         bundle = resolve_local(Path(args.model_uri))
-    except Exception as exc:  # names what is missing: a user's path, not a crash
+        read_manifest(bundle)
+    except (BundleError, StorageError, OSError) as exc:  # a user's path: named, not a crash
         parser.error(f"--model_uri {args.model_uri}: {exc} (run make run first, or pass a bundle)")
     rows = SMOKE_ROWS if args.smoke else args.rows
-    from moto.server import ThreadedMotoServer
+    from bench.monitoring_parts import moto
 
-    from bench.lambda_emulator import free_port
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        result = measure(bundle, rows, f"http://127.0.0.1:{port}", 1 if args.smoke else args.rounds)
-    finally:
-        server.stop()
+    with moto():
+        result = measure(bundle, rows, 1 if args.smoke else args.rounds)
     result = write_result(args.output, result | {"smoke": args.smoke})
     for name in ("held_out", "unseen", "positive_week", "critics"):
         r = result[name]

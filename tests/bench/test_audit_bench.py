@@ -32,3 +32,31 @@ def test_audit_smoke_judges_every_file(tiny_bundle: Path, output: Path) -> None:
     assert result["setup"]["run_id"] == manifest.run_id
     assert_provenance(result)
     assert "audit cost on the score step" in log
+
+
+def test_a_missing_bundle_is_named_not_a_crash(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    missing, output = str(tmp_path / "none"), str(tmp_path / "out.json")
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.audit",
+            "--smoke",
+            "--model_uri",
+            missing,
+            "--output",
+            output,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert "--model_uri" in run.stderr and "run make run first" in run.stderr
+    assert "Traceback" not in run.stderr
