@@ -9,6 +9,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_s3 as s3
 from cdk_nag import NagPackSuppression, NagSuppressions
 
+from contract.audit import ALPHA
 from function.batch.layout import BELOW
 from infra.alarms import ServiceAlarms
 from infra.canary_deployment import CanaryDeployment
@@ -53,8 +54,8 @@ def add_monitoring(
                 stack,
                 "LabelledBelowAlarm",
                 alarm_description="A labelled bulk-scoring file found the served model less "
-                "right than on its held-out split (verdict below, one-sided p < 0.01): read the "
-                "job's _summary.json, block labelled (docs/deploy.md, 'Labelled rows')",
+                f"right than on its held-out split (verdict below, one-sided p < {ALPHA}): read "
+                "the job's _summary.json, block labelled (docs/deploy.md, 'Labelled rows')",
                 metric=cloudwatch.Metric(
                     namespace=config.monitoring_namespace,
                     metric_name=BELOW,

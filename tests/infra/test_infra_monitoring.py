@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from contract.audit import ALPHA
 from function.config import Settings
 from infra.context import ConfigError
 from infra.inference_function import FUNCTION_LOGICAL_ID
@@ -174,6 +175,7 @@ def test_a_labelled_file_below_its_held_out_split_alarms_and_is_drawn(
     assert (props["Statistic"], props["Period"], props["Threshold"]) == ("Maximum", 3600, 1)
     assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert props["TreatMissingData"] == "notBreaching"  # most hours judge no file
+    assert f"one-sided p < {ALPHA})" in props["AlarmDescription"]
     topic = _logical_id(monitoring, "AWS::SNS::Topic", "AlarmsTopic")
     assert props["AlarmActions"] == [{"Ref": topic}]
     group = monitoring.one("AWS::CodeDeploy::DeploymentGroup")["Properties"]
