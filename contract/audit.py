@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 ALPHA = 0.01
@@ -40,39 +42,51 @@ class AuditError(ValueError):
     """Counts that cannot be added or judged (another model's labels, a malformed file)."""
 
 
-def parse_label(value: object, labels: list[str]) -> tuple[int | None, str | None]:
+# Short names the training job's data may use for a label (training/data.py reads labels with
+# these rules too, so a file labelled for training is labelled for an audit).
+ALIASES = {"neg": "negative", "pos": "positive"}
+
+
+@lru_cache(maxsize=8)
+def _lookup(labels: tuple[str, ...]) -> dict[str, int]:
+    lookup = {n.lower(): i for i, n in enumerate(labels)} | {str(i): i for i in range(len(labels))}
+    return lookup | {a: lookup[t] for a, t in ALIASES.items() if t in lookup}
+
+
+def label_lookup(labels: Sequence[str]) -> dict[str, int]:
+    """A label value's key (`label_key`) -> the label's index: the name in any case, the index
+    (the index wins when a name is digits), and neg / pos for negative / positive."""
+    return _lookup(tuple(labels))
+
+
+def label_key(value: object) -> str:
+    """A raw label value as `label_lookup` reads it: an integral number as its digits (1, 1.0),
+    anything else stripped and lower-cased."""
+    if isinstance(value, int | float) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip().lower()
+
+
+def parse_label(value: object, labels: Sequence[str]) -> tuple[int | None, str | None]:
     """A row's `label` value -> (label index, None); (None, None) when the row carries no label
-    (missing, null or blank); (None, the fix) for a value that names no label of the model.
-
-    A label is the model's own name (exactly, or ignoring case and surrounding space) or its
-    index (an integer, or its digits in a CSV): `positive`, `Positive`, `1` for
-    ["negative", "positive"]."""
-    if value is None:
+    (missing, null, NaN or blank); (None, the fix) for a value that names no label of the
+    model. Read as the training job reads its data's labels (`label_lookup`)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None, None
-    if isinstance(value, bool):  # JSON true / false are not indices
-        return None, _refusal(value, labels)
-    if isinstance(value, int):
-        return (value, None) if 0 <= value < len(labels) else (None, _refusal(value, labels))
-    if not isinstance(value, str):
-        return None, _refusal(value, labels)
-    text = value.strip()
-    if not text:
+    if isinstance(value, float) and math.isnan(value):
         return None, None
-    if text in labels:
-        return labels.index(text), None
-    folded = [name.casefold() for name in labels]
-    if text.casefold() in folded:
-        return folded.index(text.casefold()), None
-    if text.isascii() and text.isdigit() and int(text) < len(labels):
-        return int(text), None
-    return None, _refusal(value, labels)
+    index = label_lookup(labels).get(label_key(value))
+    return (index, None) if index is not None else (None, _refusal(value, labels))
 
 
-def _refusal(value: object, labels: list[str]) -> str:
+def _refusal(value: object, labels: Sequence[str]) -> str:
     shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    aliases = [a for a, t in ALIASES.items() if t in labels]
     return (
-        f"label {shown} is not one of the model's labels ({', '.join(labels)}) or their index "
-        f"(0 to {len(labels) - 1}); the row was scored, its label not counted"
+        f"label {shown} is not one of the model's labels ({', '.join(labels)}), their index "
+        f"(0 to {len(labels) - 1})"
+        + (f" or {'/'.join(aliases)}" if aliases else "")
+        + "; the row was scored, its label not counted"
     )
 
 

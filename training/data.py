@@ -11,12 +11,12 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from contract.audit import label_key, label_lookup
 from training.args import DataArguments
 
 log = logging.getLogger(__name__)
 
 FILE_READERS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
-ALIASES = {"neg": "negative", "pos": "positive"}
 
 
 class DataError(ValueError):
@@ -113,18 +113,10 @@ def map_labels(frame: pd.DataFrame, args: DataArguments, where: str) -> pd.DataF
                 f"name the right one with --{flag}"
             )
     names = args.labels
-    lookup = {n.lower(): i for i, n in enumerate(names)} | {str(i): i for i in range(len(names))}
-    lookup |= {a: lookup[t] for a, t in ALIASES.items() if t in lookup}
+    lookup = label_lookup(names)  # the rules a labelled bulk-scoring file is read by, too
     frame = frame[[args.text_column, args.label_column]].dropna()
     raw = frame[args.label_column]
-    keys = raw.map(
-        lambda v: (
-            str(int(v))
-            if isinstance(v, (int, float)) and float(v).is_integer()
-            else str(v).strip().lower()
-        )
-    )
-    labels = keys.map(lookup)
+    labels = raw.map(label_key).map(lookup)
     unknown = sorted(set(raw[labels.isna()].astype(str)))
     if unknown:
         raise DataError(

@@ -300,7 +300,7 @@ def test_labelled_rows_are_judged_against_the_held_out_split(
 
     def labelled(name: str, truth: list[str]) -> tuple[dict, list[dict]]:
         rows = [[f"r{i}", t, label] for i, (t, label) in enumerate(zip(texts, truth, strict=True))]
-        rows[3][2] = "pos"  # refused: scored, its label not counted
+        rows[3][2] = "good"  # refused: scored, its label not counted
         rows[4][2] = ""  # no label: scored, not counted
         rows[5][1] = ""  # not scored: its label is not counted either
         rows[6][2] = str(labels.index(truth[6]))  # an index names the label too
@@ -315,7 +315,7 @@ def test_labelled_rows_are_judged_against_the_held_out_split(
     assert [line["label"] for line in lines if "label" in line] == [
         p for i, p in enumerate(predicted) if i != 5
     ]  # the same predictions as without labels
-    assert lines[3]["label_error"].startswith("label 'pos' is not one of the model's labels")
+    assert lines[3]["label_error"].startswith("label 'good' is not one of the model's labels")
     assert "true_label" not in lines[3] and "true_label" not in lines[4]
     assert "true_label" not in lines[5] and lines[5]["error"] == "text is empty"
     assert lines[6]["true_label"] == predicted[6] and lines[7]["correct"] is True
