@@ -46,19 +46,15 @@ POSITIVE_SHARE = 0.8
 
 
 def naive_p(report: dict[str, Any]) -> float | None:
-    """The peer: accuracy against the held-out accuracy, label mix ignored (two-proportion z,
-    one-sided p of 'lower')."""
-    held = report.get("held_out")
-    n = report["rows"]
+    """The peer on a report: its accuracy against the held-out accuracy, label mix ignored."""
+    from contract.audit import plain_p_lower
+
+    held, n = report.get("held_out"), report["rows"]
     if not held or not n:
         return None
-    k, big_n = round(report["accuracy"] * n), held["rows"]
-    big_k = round(held["accuracy"] * big_n)
-    pooled = (k + big_k) / (n + big_n)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / big_n))
-    if se == 0:
-        return None
-    return 0.5 * math.erfc(-((k / n - big_k / big_n) / se) / math.sqrt(2))
+    big_n = held["rows"]
+    k, big_k = round(report["accuracy"] * n), round(held["accuracy"] * big_n)
+    return plain_p_lower(k, n, big_k, big_n)
 
 
 def labelled_csv(rows: list[tuple[str, int]], labels: list[str], with_labels: bool) -> bytes:

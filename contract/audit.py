@@ -265,6 +265,15 @@ def _normal_cdf(z: float) -> float:
     return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
 
+def plain_p_lower(k: int, n: int, big_k: int, big_n: int) -> float | None:
+    """The peer this audit is measured against, not used by it: k of n right against big_k of
+    big_n on the held-out split, label mix ignored (a two-proportion z-test, one-sided p of
+    'lower'); None when every row on both sides was right, or every one wrong."""
+    pooled = (k + big_k) / (n + big_n)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / big_n))
+    return _normal_cdf((k / n - big_k / big_n) / se) if se else None
+
+
 def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     """95 % Wilson score interval of a proportion k / n."""
     if not n:
