@@ -86,6 +86,10 @@ bench-batch: $(STAMP) ## rows/s of one batch-scoring worker (the score step, S3 
 bench-audit: $(STAMP) ## labelled files through bulk scoring, judged against the held-out split, beside the naive check (MODEL_URI); bench/results/audit.json
 	$(BIN)/python -m bench.audit --model_uri $(MODEL_URI) $(ARGS)
 
+.PHONY: bench-markup
+bench-markup: $(STAMP) ## a review as HTML and as plain text: flips, accuracy, tokens, beside a --markup keep bundle (MODEL_URI; ARGS="--peer_uri <bundle>"); bench/results/markup.json
+	$(BIN)/python -m bench.markup --model_uri $(MODEL_URI) $(ARGS)
+
 .PHONY: bench-monitoring
 bench-monitoring: $(STAMP) ## drift, shadow and the metrics' cost on loopback (the make-run bundle); bench/results/monitoring.json
 	$(BIN)/python -m bench.monitoring $(ARGS)

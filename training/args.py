@@ -22,6 +22,7 @@ from contract.encoder import (
     Truncation,
     check_encoder_settings,
 )
+from contract.markup import DEFAULT_MARKUP, Markup
 
 # SageMaker training jobs hand their paths over in these variables (defined here once).
 SM_MODEL_DIR = "SM_MODEL_DIR"
@@ -111,6 +112,15 @@ class DataArguments:
     head_tokens: int = field(
         default=DEFAULT_HEAD_TOKENS,
         metadata={"help": "Leading tokens kept by head+tail truncation (Sun et al.: 128 of 512)."},
+    )
+    markup: Markup = field(
+        default=DEFAULT_MARKUP,
+        metadata={
+            "help": "'text': web markup in the texts (<br />, <p>, <i>, &amp; ...) is read as "
+            "the line breaks, spaces and characters it stands for, in training and serving "
+            "alike (rules in the bundle's tokenizer.json, contract/markup.py); 'keep': read as "
+            "typed, as bundles before these rules were."
+        },
     )
     train_max_length: int | None = field(
         default=None,

@@ -192,7 +192,7 @@ Hugging Face Trainer: learning rate {training_args.get("learning_rate")}, batch
 {training_args.get("per_device_train_batch_size")}, {training_args.get("num_train_epochs")} epoch(s),
 weight decay {training_args.get("weight_decay")}, best epoch by validation accuracy.
 Text encoding: max_length {encoder["max_length"]}, `{encoder["truncation"]}` truncation
-(head {encoder["head_tokens"]} tokens when head+tail).
+(head {encoder["head_tokens"]} tokens when head+tail). {_markup_line(encoder)}
 {budget_line}
 ## Results (held-out test split)
 
@@ -210,6 +210,16 @@ Trained on movie reviews; accuracy drops on other domains. The model reads
 {encoder["max_length"]} tokens at a time: a longer text is cut or read in windows, as the
 request's strategy says (see above). {scores}
 """
+
+
+def _markup_line(encoder: dict[str, Any]) -> str:
+    if encoder.get("markup") == "text":
+        return (
+            "Web markup (`<br />`, `<p>`, `<i>`, `&amp;` ...) is read as the line breaks, "
+            "spaces and characters it stands for: the rules are in `tokenizer.json` "
+            "(contract/markup.py), so a review reads the same as HTML or as plain text."
+        )
+    return "Web markup is read as typed (no markup rules in `tokenizer.json`)."
 
 
 def _cut_sentence(budget: dict[str, Any]) -> str:

@@ -49,6 +49,7 @@ def train_and_predict(
     from transformers import AutoTokenizer, set_seed
 
     from contract.encoder import EncoderConfig, TextEncoder
+    from contract.markup import install as install_markup_rules
     from training.finetune import (
         ModelLoadError,
         build_trainer,
@@ -74,6 +75,9 @@ def train_and_predict(
             f"{model_args.model_name_or_path!r} has no fast (tokenizers) "
             "tokenizer, which serving needs; pick a model that ships tokenizer.json"
         )
+    if data_args.markup == "text":
+        # Before the encoders copy it: the bundle's tokenizer.json is the encoder's.
+        install_markup_rules(hf_tokenizer.backend_tokenizer)
     config = EncoderConfig(
         max_length=data_args.max_length,
         truncation=data_args.truncation,

@@ -17,6 +17,7 @@ import numpy as np
 
 from contract.bundle import Manifest, verify_bundle, write_manifest
 from contract.exit_codes import CommandExit, ExitCode
+from contract.markup import reads_markup
 from contract.predictor import OnnxClassifier
 from training.args import DataArguments, JobArguments, ModelArguments
 from training.report import model_card, write_metrics
@@ -78,7 +79,9 @@ def write_bundle(
     manifest = Manifest(
         run_id=run_id,
         labels=data_args.labels,
-        encoder=encoder.config.to_dict(),
+        # What the tokenizer does with web markup, stated (its rules are in tokenizer.json).
+        encoder=encoder.config.to_dict()
+        | {"markup": "text" if reads_markup(encoder.tokenizer) else "keep"},
         files={},
         base_model=EMBEDDED_BASE_MODEL if name == "embedded" else name,
         data=data_summary,

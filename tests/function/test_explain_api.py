@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -74,6 +75,31 @@ def test_a_long_text_says_what_was_read(http: httpx.Client) -> None:
     assert p["truncated"] and len(read) == 2  # the head and the tail, not the middle
     assert read[0]["start"] == 0 and read[1]["end"] == len(LONG)
     assert read[0]["end"] < read[1]["start"]
+
+
+def test_markup_is_read_as_the_text_it_stands_for(http: httpx.Client) -> None:
+    """The bundle's tokenizer reads web markup as text (contract/markup.py): a review as HTML
+    and as plain text are the same ids, so the same answer and the same evidence, bit for bit
+    on any CPU kind (each is its own request, so its own batch), and no tag is ever evidence."""
+    marked = "A warm, funny film.<br /><br />The cast is <i>superb</i>, the ending drags."
+    plain = "A warm, funny film.\n\nThe cast is superb, the ending drags."
+    assert http.get("/model").json()["encoder"]["markup"] == "text"
+    answers = []
+    for text in (marked, plain):
+        r = predict(http, text=text, explain=True, explain_top_k=32)
+        assert r.status_code == 200, r.text
+        answers.append(r.json()["predictions"][0])
+    a, b = answers
+    assert (a["scores"], a["num_tokens"]) == (b["scores"], b["num_tokens"])
+    assert [s["weight"] for s in a["evidence"]["spans"]] == [
+        s["weight"] for s in b["evidence"]["spans"]
+    ]
+    # A span is a word or a phrase of neighbouring words: it may run across a line break, but
+    # it starts and ends on a word, never inside a tag.
+    tags = {i for m in re.finditer(r"<[^<>]*>", marked) for i in range(m.start(), m.end())}
+    for span in a["evidence"]["spans"]:
+        assert span["text"] == marked[span["start"] : span["end"]]
+        assert span["start"] not in tags and span["end"] - 1 not in tags, span
 
 
 def test_chunks_give_each_window_its_verdict(http: httpx.Client) -> None:

@@ -14,6 +14,8 @@ def test_recipe_defaults():
     )
     assert job.weight_decay == 0.01 and job.logging_steps == 100
     assert data.dataset == "embedded" and data.truncation == "head+tail"
+    assert data.markup == "text"  # contract/markup.py: markup read as the text it stands for
+    assert parse(["--markup", "keep"])[1].markup == "keep"
 
 
 def test_quick_profile_fills_what_was_not_given(monkeypatch):

@@ -72,6 +72,17 @@ def test_model_card_reports_metrics_and_intended_use(tiny_bundle):
         assert heading in card
     assert "TF-IDF + logistic regression" in card
     assert "## Parity gate" in card and "McNemar" in card and "Shipped: **int8**" in card
+    assert "Web markup (`<br />`" in card  # read as text, the default (contract/markup.py)
+
+
+def test_the_bundle_tokenizer_reads_markup_as_text(tiny_bundle):
+    from tokenizers import Tokenizer
+
+    from contract.bundle import read_manifest
+    from contract.markup import reads_markup
+
+    assert reads_markup(Tokenizer.from_file(str(tiny_bundle / "tokenizer.json")))
+    assert read_manifest(tiny_bundle).encoder["markup"] == "text"
 
 
 def test_verify_fails_naming_the_corrupted_file(tiny_bundle, tmp_path, caplog):
@@ -164,3 +175,21 @@ def test_config_file_and_resume(tmp_path):
     assert second.name == first.name  # same run, continued
     state = json.loads((tmp_path / "w" / "checkpoint-6" / "trainer_state.json").read_text())
     assert state["global_step"] == 6
+
+
+def test_transformers_loads_the_checkpoint_tokenizer_without_the_rules(tiny_bundle):
+    """README ('Markup'): transformers 5 rebuilds a BERT tokenizer from its vocabulary when it
+    loads hf/, without the rules, so the training job installs them again when it fine-tunes
+    on from there. If transformers starts keeping them, this says the README is out of date."""
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    from contract.markup import install, reads_markup
+
+    loaded = AutoTokenizer.from_pretrained(tiny_bundle / "hf").backend_tokenizer
+    assert not reads_markup(loaded)
+    install(loaded)
+    loaded.no_padding()  # transformers sets the checkpoint's padding on its backend
+    served = Tokenizer.from_file(str(tiny_bundle / "tokenizer.json"))
+    text = "A fine film.<br /><br />The <i>end</i> drags &amp; drags."
+    assert loaded.encode(text).ids == served.encode(text).ids

@@ -1,0 +1,241 @@
+"""Does a review read the same as HTML and as plain text? The bundle's held-out reviews as sent
+(IMDB's, with their `<br />`) against their plain-text copies (what a browser's copy gives: line
+breaks) and their HTML5 copies (`<br>`): labels flipped, scores moved, accuracy of each, tokens
+read, and the tokenizer's time with and without the markup rules (contract/markup.py). Ours is a
+bundle trained with `--markup text`; the peer one trained with `--markup keep` (every other
+serving stack: the text read as typed), at the same size and seed. Writes
+bench/results/markup.json.
+
+    make bench-markup ARGS="--peer_uri <bundle trained with --markup keep>"   # MODEL_URI: ours
+    python -m bench.markup --model_uri <bundle> --peer_uri <bundle> [--reviews 1000]
+    python -m bench.markup --smoke --model_uri <bundle> --peer_uri <bundle> --output /tmp/m.json
+
+Each review is scored alone (a batch of one): the int8 graph quantizes a batch's activations
+with the batch's own range, so scoring in batches would mix which reviews shared one into what
+the markup does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import html
+import json
+import logging
+import re
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.record import RESULTS as BENCH_RESULTS
+from bench.record import add_smoke_flag, check_output, write_result
+
+log = logging.getLogger("bench.markup")
+RESULTS = BENCH_RESULTS / "markup.json"
+SMOKE_REVIEWS = 12
+# How a page's copy turns markup into text: a line break per <br>, the other tags' text kept.
+_BREAK = re.compile(r"(?i)<br\s*/?>")
+_TAG = re.compile(r"(?i)</?(?:p|i|b|em|strong|hr|u|span|div)(?:\s[^<>]*)?/?>")
+
+
+def plain_copy(text: str) -> str:
+    return html.unescape(_TAG.sub(" ", _BREAK.sub("\n", text)))
+
+
+def html5_copy(text: str) -> str:
+    return _BREAK.sub("<br>", text)
+
+
+def _scores(classifier: Any, texts: list[str]) -> np.ndarray:
+    """The positive label's score of each text, read alone."""
+    return np.array([classifier.predict_proba([t])[0, 1] for t in texts])
+
+
+def _tokenize_us(tokenizer: Any, texts: list[str], rounds: int) -> float:
+    """Median over rounds of the time per text, tokenizing them one at a time (as a request)."""
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for text in texts:
+            tokenizer.encode(text, add_special_tokens=False)
+        times.append((time.perf_counter() - start) / len(texts) * 1e6)
+    return round(statistics.median(times), 1)
+
+
+def side(bundle: Path, n: int, smoke: bool) -> dict[str, Any]:
+    from bench.explain_setup import drawn_test_split
+    from contract.bundle import read_manifest
+    from contract.markup import reads_markup
+    from contract.predictor import OnnxClassifier
+
+    manifest = read_manifest(bundle)
+    classifier = OnnxClassifier.from_bundle(bundle, manifest)
+    tokenizer = classifier.encoder.tokenizer
+    test = drawn_test_split(manifest)
+    if smoke:
+        test = test.iloc[: 2 * SMOKE_REVIEWS]
+    every, labels = test["text"].tolist(), test["label"].to_numpy()
+    as_sent = _scores(classifier, every)
+    right = (as_sent >= 0.5) == labels
+    has_markup = test["text"].str.contains(_BREAK).to_numpy(copy=True)
+    has_markup &= np.cumsum(has_markup) <= n  # the first n of them get copies
+    texts = [t for t, m in zip(every, has_markup, strict=True) if m]
+    out: dict[str, Any] = {
+        "run_id": manifest.run_id,
+        "held_out_sha256": hashlib.sha256("\x00".join(every).encode()).hexdigest(),
+        "reads_markup_as_text": reads_markup(tokenizer),
+        "held_out_reviews": len(every),
+        "held_out_accuracy": round(float(right.mean()), 4),
+        "held_out_accuracy_manifest": manifest.metrics["served"]["metrics"]["accuracy"],
+        "reviews_with_markup": len(texts),
+        "accuracy_as_sent": round(float(right[has_markup].mean()), 4),
+        "right": right,  # per review, for the paired test; not written
+    }
+    for name, copy in (("plain_text", plain_copy), ("html5", html5_copy)):
+        scores = _scores(classifier, [copy(t) for t in texts])
+        before = as_sent[has_markup]
+        flipped = (scores >= 0.5) != (before >= 0.5)
+        moved = np.abs(scores - before)
+        out[name] = {
+            "labels_flipped": int(flipped.sum()),
+            "flip_rate": round(float(flipped.mean()), 4),
+            "score_moved_mean": round(float(moved.mean()), 4),
+            "score_moved_p95": round(float(np.quantile(moved, 0.95)), 4),
+            "score_moved_max": round(float(moved.max()), 4),
+            "accuracy": round(float(((scores >= 0.5) == labels[has_markup]).mean()), 4),
+        }
+    tokens = [len(e.ids) for e in tokenizer.encode_batch(every, add_special_tokens=False)]
+    out["tokens_per_review"] = round(float(np.mean(tokens)), 1)
+    return out
+
+
+def tokenizer_cost(bundle: Path, n: int, rounds: int) -> dict[str, Any]:
+    """The rules' own cost: the same tokenizer with and without them, on held-out reviews."""
+    from tokenizers import Tokenizer
+
+    from bench.explain_setup import drawn_test_split
+    from contract import markup
+    from contract.bundle import TOKENIZER_FILE, read_manifest
+
+    texts = drawn_test_split(read_manifest(bundle))["text"].tolist()[:n]
+    state = json.loads(Tokenizer.from_file(str(bundle / TOKENIZER_FILE)).to_str())
+    if markup.reads_markup(Tokenizer.from_str(json.dumps(state))):  # the rules lead: take them out
+        rest = state["normalizer"]["normalizers"][len(markup.RULES) :]
+        state["normalizer"] = (
+            None
+            if not rest
+            else rest[0]
+            if len(rest) == 1
+            else {"type": "Sequence", "normalizers": rest}
+        )
+    bare = Tokenizer.from_str(json.dumps(state))
+    ruled = Tokenizer.from_str(bare.to_str())
+    markup.install(ruled)
+    for tokenizer in (bare, ruled):  # warm
+        _tokenize_us(tokenizer, texts[:20], 1)
+    with_rules, without = [], []
+    for _ in range(rounds):  # alternating, medians
+        without.append(_tokenize_us(bare, texts, 1))
+        with_rules.append(_tokenize_us(ruled, texts, 1))
+    a, b = statistics.median(with_rules), statistics.median(without)
+    return {
+        "reviews": len(texts),
+        "rounds": rounds,
+        "us_per_review_with_rules": a,
+        "us_per_review_without": b,
+        "with_over_without": round(a / b, 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--model_uri", default="artifacts/models", help="ours: a run dir or a runs root"
+    )
+    parser.add_argument(
+        "--peer_uri", required=True, help="the peer: a bundle trained with --markup keep"
+    )
+    parser.add_argument("--reviews", type=int, default=1000, help="held-out reviews with markup")
+    parser.add_argument("--rounds", type=int, default=5, help="tokenizer timing rounds")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    add_smoke_flag(parser)
+    args = parser.parse_args(argv)
+    check_output(parser, args.output, args.smoke)
+    from contract.bundle import BundleError, read_manifest
+    from contract.storage import StorageError, resolve_local
+
+    bundles = {}
+    for name, uri in (("ours", args.model_uri), ("peer", args.peer_uri)):
+        try:
+            bundles[name] = resolve_local(Path(uri))
+            read_manifest(bundles[name])
+        except (BundleError, StorageError, OSError) as exc:  # a user's path: named, not a crash
+            parser.error(f"{uri}: {exc} (pass a bundle directory or a runs root)")
+    n = SMOKE_REVIEWS if args.smoke else args.reviews
+    result: dict[str, Any] = {name: side(b, n, args.smoke) for name, b in bundles.items()}
+    result["tokenizer"] = tokenizer_cost(bundles["ours"], n, 1 if args.smoke else args.rounds)
+    ours, peer = result["ours"], result["peer"]
+    from training.stats import discordant, mcnemar_p
+
+    right = {name: result[name].pop("right") for name in ("ours", "peer")}
+    wins, losses = (
+        discordant(right["ours"], right["peer"])
+        if len(right["ours"]) == len(right["peer"])
+        else (0, 0)
+    )
+    same = ours["held_out_sha256"] == peer["held_out_sha256"]
+    # Review by review on the same held-out split (one-sided both ways): is either better?
+    result["paired"] = {
+        "same_reviews": same,
+        "ours_right_peer_wrong": wins if same else None,
+        "peer_right_ours_wrong": losses if same else None,
+        "mcnemar_p_ours_better": round(mcnemar_p(wins, losses), 4) if same else None,
+        "mcnemar_p_peer_better": round(mcnemar_p(losses, wins), 4) if same else None,
+    }
+    result["tokens_saved"] = round(1 - ours["tokens_per_review"] / peer["tokens_per_review"], 4)
+    result["setup"] = {
+        "ours": str(bundles["ours"]),
+        "peer": str(bundles["peer"]),
+        "peer_is": "the same training (size, seed) with --markup keep: markup read as typed",
+        "plain_text": "<br /> as a line break, the other layout tags as a space, entities "
+        "decoded (what a browser's copy gives)",
+        "html5": "<br /> written <br>",
+        "scored": "each review alone (a batch of one)",
+    }
+    result = write_result(args.output, result | {"smoke": args.smoke})
+    for name in ("ours", "peer"):
+        r = result[name]
+        log.info(
+            "%s (%s, markup as text: %s): held-out accuracy %.4f; %d held-out reviews with "
+            "markup: plain-text copy flips %d (max score moved %.3f), <br> copy flips %d; "
+            "accuracy as sent %.3f, plain %.3f; %.1f tokens per review",
+            name,
+            r["run_id"],
+            r["reads_markup_as_text"],
+            r["held_out_accuracy"],
+            r["reviews_with_markup"],
+            r["plain_text"]["labels_flipped"],
+            r["plain_text"]["score_moved_max"],
+            r["html5"]["labels_flipped"],
+            r["accuracy_as_sent"],
+            r["plain_text"]["accuracy"],
+            r["tokens_per_review"],
+        )
+    log.info("paired on the held-out split: %s", result["paired"])
+    t = result["tokenizer"]
+    log.info(
+        "tokens saved %.1f%%; tokenizer %.0f us per review with the rules, %.0f without (x%.3f)",
+        100 * result["tokens_saved"],
+        t["us_per_review_with_rules"],
+        t["us_per_review_without"],
+        t["with_over_without"],
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
