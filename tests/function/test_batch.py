@@ -18,6 +18,7 @@ import pytest
 from bench.cloudwatch_emf import metric_data
 from bench.reviews import imdb_reviews, reviews_csv
 from function.batch import handler as batch
+from function.batch import scorer
 from function.batch.errors import BatchError
 from function.batch.layout import OUTPUT_PREFIX, chunks_key, summary_key
 from function.logs import JsonFormatter
@@ -288,6 +289,17 @@ def test_labelled_rows_are_judged_against_the_held_out_split(
     handler = logging.Handler()
     handler.emit = lambda r: summarized.append(json.loads(JsonFormatter().format(r)))  # type: ignore[method-assign]
     logging.getLogger("function.batch.summary").addHandler(handler)
+    real_held_out = scorer.held_out
+
+    def competent(predictor: Any) -> dict:
+        """The run's own reference, its counts those of a model right on 90 % of each label:
+        the tiny model may sit at chance, or answer one label for every review (then "all
+        wrong" is what its held-out split predicts), and int8 kernels differ by CPU kind."""
+        ref = real_held_out(predictor)
+        assert ref is not None
+        return ref | {"per_label": {label: [500, 450] for label in ref["per_label"]}}
+
+    monkeypatch.setattr(scorer, "held_out", competent)
     client, bucket = job_env
     texts = [text for text, _ in imdb_reviews(130, seed=11)]
     client.put_object(

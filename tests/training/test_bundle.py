@@ -24,7 +24,12 @@ def test_manifest_describes_the_bundle(tiny_bundle):
     assert {"plots/confusion_matrix.png", "plots/roc.png", "plots/precision_recall.png"} <= files
     assert any(f.startswith("hf/") and f.endswith(".safetensors") for f in files)
     assert manifest.labels == ["negative", "positive"]
-    assert manifest.encoder == {"max_length": 48, "truncation": "head+tail", "head_tokens": 12}
+    assert manifest.encoder == {
+        "max_length": 48,
+        "truncation": "head+tail",
+        "head_tokens": 12,
+        "markup": "text",  # what its tokenizer.json does with web markup (contract/markup.py)
+    }
     assert manifest.format_version == 1 and manifest.run_id == tiny_bundle.name
     assert set(manifest.data) >= {"source", "fingerprint", "sizes"}
     assert manifest.data["sizes"] == {"train": 64, "validation": 16, "test": 48}
