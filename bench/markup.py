@@ -1,10 +1,10 @@
-"""Does a review read the same as HTML and as plain text? The bundle's held-out reviews as sent
-(IMDB's, with their `<br />`) against their plain-text copies (what a browser's copy gives: line
-breaks) and their HTML5 copies (`<br>`): labels flipped, scores moved, accuracy of each, tokens
-read, and the tokenizer's time with and without the markup rules (contract/markup.py). Ours is a
-bundle trained with `--markup text`; the peer one trained with `--markup keep` (every other
-serving stack: the text read as typed), at the same size and seed. Writes
-bench/results/markup.json.
+"""Does a review read the same as HTML, as plain text and typed on a phone? The bundle's
+held-out reviews as sent (IMDB's, with their `<br />`) against their plain-text copies (what a
+browser's copy gives: line breaks), their HTML5 copies (`<br>`) and their phone-typed copies
+(smart punctuation: ’ “ ” … —): labels flipped, scores moved, accuracy of each, tokens read,
+and the tokenizer's time with and without the rules (contract/markup.py). Ours is a bundle
+trained with `--markup text`; the peer one trained with `--markup keep` (every other serving
+stack: the text read as typed), at the same size and seed. Writes bench/results/markup.json.
 
     make bench-markup ARGS="--peer_uri <bundle trained with --markup keep>"   # MODEL_URI: ours
     python -m bench.markup --model_uri <bundle> --peer_uri <bundle> [--reviews 1000]
@@ -47,6 +47,14 @@ def plain_copy(text: str) -> str:
 
 def html5_copy(text: str) -> str:
     return _BREAK.sub("<br>", text)
+
+
+def phone_copy(text: str) -> str:
+    """As a phone's smart punctuation types it: ’ inside words, “ ” around quotes, … and —."""
+    text = re.sub(r"(?<=\w)'(?=\w)", "\u2019", text)
+    quotes = iter(["\u201c", "\u201d"] * (text.count('"') // 2 + 1))
+    text = re.sub('"', lambda _: next(quotes), text)
+    return text.replace("...", "\u2026").replace("--", "\u2014")
 
 
 def _scores(classifier: Any, texts: list[str]) -> np.ndarray:
@@ -94,7 +102,7 @@ def side(bundle: Path, n: int, smoke: bool) -> dict[str, Any]:
         "accuracy_as_sent": round(float(right[has_markup].mean()), 4),
         "right": right,  # per review, for the paired test; not written
     }
-    for name, copy in (("plain_text", plain_copy), ("html5", html5_copy)):
+    for name, copy in (("plain_text", plain_copy), ("html5", html5_copy), ("phone", phone_copy)):
         scores = _scores(classifier, [copy(t) for t in texts])
         before = as_sent[has_markup]
         flipped = (scores >= 0.5) != (before >= 0.5)
@@ -204,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         "plain_text": "<br /> as a line break, the other layout tags as a space, entities "
         "decoded (what a browser's copy gives)",
         "html5": "<br /> written <br>",
+        "phone": "as smart punctuation types it: ’ inside words, “ ” around quotes, … for ..., "
+        "— for --",
         "scored": "each review alone (a batch of one)",
     }
     result = write_result(args.output, result | {"smoke": args.smoke})
@@ -211,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         r = result[name]
         log.info(
             "%s (%s, markup as text: %s): held-out accuracy %.4f; %d held-out reviews with "
-            "markup: plain-text copy flips %d (max score moved %.3f), <br> copy flips %d; "
+            "markup: plain-text copy flips %d (max score moved %.3f), <br> copy flips %d, "
+            "phone-typed copy flips %d; "
             "accuracy as sent %.3f, plain %.3f; %.1f tokens per review",
             name,
             r["run_id"],
@@ -221,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             r["plain_text"]["labels_flipped"],
             r["plain_text"]["score_moved_max"],
             r["html5"]["labels_flipped"],
+            r["phone"]["labels_flipped"],
             r["accuracy_as_sent"],
             r["plain_text"]["accuracy"],
             r["tokens_per_review"],

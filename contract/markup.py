@@ -1,19 +1,24 @@
-"""Web markup read as the text it stands for, written into the tokenizer itself. Torch-free.
+"""Web markup and typographic punctuation read as the plain text they stand for, written into
+the tokenizer itself. Torch-free.
 
 Reviews copied from web pages carry markup: 59 % of IMDB's hold `<br />` (101,870 of them in the
-25,000 reviews), four tokens each ("<", "br", "/", ">") that a reader sees as a line break. A
-model trained on them reads the same review differently with and without them: the plain-text
-copy of a review (what a browser's copy gives) and its HTML differ in 3 % of the make-run model's
-labels (README, "Markup"). `install` adds rules to the tokenizer's normalizer: line-break and
-paragraph tags become a line break, inline formatting tags a space, and the common character
-entities their character. The rules live in `tokenizer.json`, so whatever loads the bundle's
-tokenizer reads the same ids, and `tokenizers` maps every token's offsets back to the text as
-sent: evidence spans and the page's highlights stay on the characters a person typed, and the
-markup, no longer read, can never be evidence.
+25,000 reviews), four tokens each ("<", "br", "/", ">") that a reader sees as a line break. And
+reviews typed on a phone carry typographic punctuation (’ “ ” … —: what iOS's smart punctuation
+types for ' " ... --), which IMDB's reviews almost never hold (0.05 %) and the vocabulary reads as
+other tokens. A model trained on IMDB reads the same review differently in each form: a review's
+plain-text copy, its HTML and its phone-typed copy differ in up to 5 % of the labels of a model
+trained without these rules (README, "Markup"). `install` adds rules to the tokenizer's
+normalizer: line-break and paragraph tags become a line break, inline formatting tags a space,
+the common character entities their character, and typographic quotes, apostrophes, ellipses and
+dashes their typewriter forms. The rules live in `tokenizer.json`, so whatever loads the bundle's
+tokenizer reads the same ids (a serving image built before these rules too), and `tokenizers`
+maps every token's offsets back to the text as sent: evidence spans and the page's highlights
+stay on the characters a person typed, and the markup, no longer read, can never be evidence.
 
 Only tags a page uses for layout are rules: `<grin>`, `<sigh>` or `<3`, which reviewers write
 as words, are read as typed. A bundle trained before this, or with `--markup keep`, has no rules
-in its tokenizer and is read as it was trained.
+in its tokenizer and is read as it was trained; one trained with an earlier set of rules keeps
+that set.
 """
 
 from __future__ import annotations
@@ -40,6 +45,13 @@ RULES: tuple[tuple[str, str], ...] = (
     (r"&(?:gt|#62);", ">"),
     (r"&(?:nbsp|#160);", " "),
     (r"&(?:amp|#38);", "&"),
+    # Typography (smart punctuation): one character each, so offsets stay one to one but for
+    # the ellipsis, whose three dots all map to it.
+    ("[\u2018\u2019\u201b\u2032\u02bc]", "'"),  # ‘ ’ ‛ ′ ʼ
+    ("[\u201c\u201d\u201e\u201f\u2033]", '"'),  # “ ” „ ‟ ″
+    ("\u2026", "..."),  # …
+    ("\u2014", "--"),  # — (what "--" becomes as it is typed)
+    ("\u2013", "-"),  # –
 )
 
 
@@ -56,12 +68,12 @@ def _normalizer_state(tokenizer: Tokenizer) -> dict[str, Any] | None:
 
 
 def reads_markup(tokenizer: Tokenizer) -> bool:
-    """Whether `tokenizer` reads markup as text: its normalizer starts with these rules."""
+    """Whether `tokenizer` reads markup as text: its normalizer starts with the line-break rule,
+    the first of every set of these rules (a bundle keeps the set it was trained with)."""
     state = _normalizer_state(tokenizer)
     if state is None or state.get("type") != "Sequence":
         return False
-    rules = _rule_states()
-    return state.get("normalizers", [])[: len(rules)] == rules
+    return state.get("normalizers", [])[:1] == _rule_states()[:1]
 
 
 def install(tokenizer: Tokenizer) -> None:

@@ -1,12 +1,12 @@
 """make bench-markup, smoke: the tiny bundle's held-out reviews with markup, as sent and as their
-plain-text and <br> copies, on both sides (the tiny bundle stands for both), and the tokenizer
+plain-text, <br> and phone-typed copies, on both sides (the tiny bundle stands for both), and the tokenizer
 timed with and without the rules."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bench.markup import SMOKE_REVIEWS, html5_copy, plain_copy
+from bench.markup import SMOKE_REVIEWS, html5_copy, phone_copy, plain_copy
 from tests.bench.conftest import assert_provenance, run_bench
 
 
@@ -19,7 +19,8 @@ def test_markup_smoke_measures_both_sides(tiny_bundle: Path, output: Path) -> No
         assert r["reads_markup_as_text"] is True  # the tiny bundle is trained with the default
         assert 0 < r["reviews_with_markup"] <= SMOKE_REVIEWS
         # Same ids, each read alone: not a figure but the rules' property, on any CPU kind.
-        assert r["plain_text"]["labels_flipped"] == r["html5"]["labels_flipped"] == 0
+        assert {r[copy]["labels_flipped"] for copy in ("plain_text", "html5", "phone")} == {0}
+        assert r["phone"]["score_moved_max"] == 0.0
         assert r["plain_text"]["score_moved_max"] == 0.0
         assert r["tokens_per_review"] > 0
     t = result["tokenizer"]
@@ -33,3 +34,7 @@ def test_the_copies_are_what_a_page_gives() -> None:
     review = "Fine.<br /><br />A <i>dull</i> end &amp; a &quot;twist&quot;.<BR/>7/10"
     assert plain_copy(review) == 'Fine.\n\nA  dull  end & a "twist".\n7/10'
     assert html5_copy(review) == "Fine.<br><br>A <i>dull</i> end &amp; a &quot;twist&quot;.<br>7/10"
+    assert (
+        phone_copy("I didn't -- \"really\"... 'tis")
+        == "I didn\u2019t \u2014 \u201creally\u201d\u2026 'tis"
+    )

@@ -6,6 +6,7 @@ Tokenizer arithmetic only: the same on every CPU kind."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,30 @@ def test_tokens_map_back_to_the_characters_as_sent(reading):
         assert all(end <= at or start >= at + len(tag) for start, end in encoding.offsets)
     words = split_words(text, encoding.offsets)
     assert [text[a:b] for a, b in words.spans][:4] == ["Great", "film", ".", "The"]
+
+
+def test_typed_on_a_phone_reads_as_typed_on_a_keyboard(reading, tokenizer_path):
+    phone = "I didn\u2019t \u2014 \u201creally\u201d\u2026 \u2018tis 6\u20137"
+    keyboard = "I didn't -- \"really\"... 'tis 6-7"
+    assert ids(reading, phone) == ids(reading, keyboard)
+    raw = Tokenizer.from_file(str(tokenizer_path))
+    assert ids(raw, phone) != ids(raw, keyboard)  # the vocabulary reads them as other tokens
+    encoding = reading.encode(phone, add_special_tokens=False)
+    # One character for one: the apostrophe's token is the ’ as typed; the three dots are the …
+    assert [phone[a:b] for a, b in encoding.offsets][:4] == ["I", "didn", "\u2019", "t"]
+    words = split_words(phone, encoding.offsets)
+    assert phone[slice(*words.spans[1])] == "didn\u2019t"
+
+
+def test_a_tokenizer_with_an_earlier_set_of_rules_keeps_it(reading):
+    earlier = Tokenizer.from_str(reading.to_str())
+    state = json.loads(earlier.to_str())
+    del state["normalizer"]["normalizers"][1]  # a set without one of today's rules
+    earlier = Tokenizer.from_str(json.dumps(state))
+    assert markup.reads_markup(earlier)
+    before = earlier.to_str()
+    markup.install(earlier)
+    assert earlier.to_str() == before
 
 
 @pytest.mark.parametrize(
