@@ -117,9 +117,10 @@ class DataArguments:
         default=DEFAULT_MARKUP,
         metadata={
             "help": "'text': web markup in the texts (<br />, <p>, <i>, &amp; ...) is read as "
-            "the line breaks, spaces and characters it stands for, in training and serving "
-            "alike (rules in the bundle's tokenizer.json, contract/markup.py); 'keep': read as "
-            "typed, as bundles before these rules were."
+            "the line breaks, spaces and characters it stands for, and typographic punctuation "
+            "(’ “ ” … —) as typed on a keyboard, in training and serving alike (rules in the "
+            "bundle's tokenizer.json, contract/markup.py); 'keep': read as typed, as bundles "
+            "before these rules were."
         },
     )
     train_max_length: int | None = field(

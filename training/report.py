@@ -216,8 +216,9 @@ def _markup_line(encoder: dict[str, Any]) -> str:
     if encoder.get("markup") == "text":
         return (
             "Web markup (`<br />`, `<p>`, `<i>`, `&amp;` ...) is read as the line breaks, "
-            "spaces and characters it stands for: the rules are in `tokenizer.json` "
-            "(contract/markup.py), so a review reads the same as HTML or as plain text."
+            "spaces and characters it stands for, and typographic punctuation (’ “ ” … —) as "
+            "typed on a keyboard: the rules are in `tokenizer.json` (contract/markup.py), so a "
+            "review reads the same as HTML, as plain text or typed on a phone."
         )
     return "Web markup is read as typed (no markup rules in `tokenizer.json`)."
 
