@@ -32,13 +32,14 @@ Markup = Literal["text", "keep"]
 MARKUPS: tuple[str, ...] = get_args(Markup)
 DEFAULT_MARKUP: Markup = "text"
 
-# (Oniguruma pattern, replacement), applied in order. A tag may carry attributes
-# (`<p class="x">`) but never another tag. `&amp;` comes last, so "&amp;lt;" (a page showing
-# "&lt;") becomes "&lt;", not "<".
+# (Oniguruma pattern, replacement), applied in order. A tag opens as HTML's do, "<" then its
+# name or "/" (so "a < b > c" stays text), and may carry attributes (`<p class="x">`) but never
+# another tag. `&amp;` comes last, so "&amp;lt;" (a page showing "&lt;") becomes "&lt;", not "<".
+# The first rule marks a tokenizer that has these rules (`reads_markup`): never change it.
 _ATTRIBUTES = r"(?:\s[^<>]{0,200})?"
 RULES: tuple[tuple[str, str], ...] = (
-    (rf"(?i)<\s*/?\s*(?:br|p|hr|div|li|ul|ol|blockquote){_ATTRIBUTES}\s*/?\s*>", "\n"),
-    (rf"(?i)<\s*/?\s*(?:i|b|em|strong|u|s|span|font|a){_ATTRIBUTES}\s*/?\s*>", " "),
+    (rf"(?i)</?(?:br|p|hr|div|li|ul|ol|blockquote){_ATTRIBUTES}\s*/?>", "\n"),
+    (rf"(?i)</?(?:i|b|em|strong|u|s|span|font|a){_ATTRIBUTES}\s*/?>", " "),
     (r"&(?:quot|#34|#x22);", '"'),
     (r"&(?:apos|#39|#x27|rsquo|#8217);", "'"),
     (r"&(?:lt|#60);", "<"),

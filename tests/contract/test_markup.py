@@ -93,7 +93,14 @@ def test_a_tokenizer_with_an_earlier_set_of_rules_keeps_it(reading):
 
 
 @pytest.mark.parametrize(
-    "text", ["<grin> what a film <sigh>", "I <3 this film", "a <spoiler>twist</spoiler>", "x<y"]
+    "text",
+    [
+        "<grin> what a film <sigh>",
+        "I <3 this film",
+        "a <spoiler>twist</spoiler>",
+        "x<y",
+        "it rates < b > average",
+    ],
 )
 def test_a_reviewer_s_own_angle_brackets_are_read_as_typed(reading, tokenizer_path, text):
     assert ids(reading, text) == ids(Tokenizer.from_file(str(tokenizer_path)), text)
