@@ -242,7 +242,11 @@ class ModelInfo(BaseModel):
     model_version: str
     base_model: str
     labels: list[str]
-    encoder: dict[str, Any]
+    encoder: dict[str, Any] = Field(
+        description="How text becomes ids: max_length, truncation, head_tokens, and markup "
+        "('text': web markup and typographic punctuation are read as the plain text they "
+        "stand for, by rules in the bundle's tokenizer; absent or 'keep': read as typed)."
+    )
     metrics: dict[str, Any]
     created_at: str
     format_version: int
