@@ -164,7 +164,7 @@ def scenario(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure(bundle: Path, rows: int, cost_rounds: int) -> dict[str, Any]:
-    """Inside bench.monitoring_parts.moto(): this process points at S3 on loopback."""
+    """Inside bench.loopback.moto(): this process points at S3 on loopback."""
     import boto3
     import pandas as pd
 
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     except (BundleError, StorageError, OSError) as exc:  # a user's path: named, not a crash
         parser.error(f"--model_uri {args.model_uri}: {exc} (run make run first, or pass a bundle)")
     rows = SMOKE_ROWS if args.smoke else args.rows
-    from bench.monitoring_parts import moto
+    from bench.loopback import moto
 
     with moto():
         result = measure(bundle, rows, 1 if args.smoke else args.rounds)

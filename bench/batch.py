@@ -46,18 +46,11 @@ def review_file(rows: int) -> bytes:
     return out.getvalue().encode()
 
 
-def measure(bundle: Path, rows: int, endpoint: str) -> dict[str, Any]:
+def measure(bundle: Path, rows: int) -> dict[str, Any]:
+    """Inside bench.loopback.moto(): this process points at S3 on loopback."""
     import boto3
 
-    os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "MODEL_URI": str(bundle),
-        }
-    )
+    os.environ["MODEL_URI"] = str(bundle)
     from function.batch import handler as batch
 
     client = boto3.client("s3")
@@ -117,17 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.rows = SMOKE_ROWS
     bundle = bundle_or_stand_in(args.bundle)
-    from moto.server import ThreadedMotoServer
+    from bench.loopback import moto
 
-    from bench.lambda_emulator import free_port
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        result = measure(bundle, args.rows, f"http://127.0.0.1:{port}")
-    finally:
-        server.stop()
+    with moto():
+        result = measure(bundle, args.rows)
     result = write_result(args.output, result | {"smoke": args.smoke})
     log.info("%s", json.dumps(result))
     return 0

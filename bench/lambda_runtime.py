@@ -41,7 +41,6 @@ from bench.lambda_emulator import (
     assemble_task_root,
     find_python,
     find_rie,
-    free_port,
     install_runtime,
 )
 from bench.record import RESULTS as BENCH_RESULTS
@@ -107,8 +106,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure(args: argparse.Namespace, bundle: Path, work: Path) -> dict[str, Any]:
     import boto3
-    from moto.server import ThreadedMotoServer
 
+    from bench.loopback import CREDS, moto
     from contract.bundle import read_manifest
     from contract.storage import publish_bundle
 
@@ -121,12 +120,8 @@ def measure(args: argparse.Namespace, bundle: Path, work: Path) -> dict[str, Any
         runtime = install_runtime(work / "runtime")
     manifest = read_manifest(bundle)
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    creds = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-    try:
+    creds = {k: CREDS[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    with moto() as endpoint:
         client = boto3.client(
             "s3",
             endpoint_url=endpoint,
@@ -170,8 +165,6 @@ def measure(args: argparse.Namespace, bundle: Path, work: Path) -> dict[str, Any
             )
         reference = in_process_warm_ms(bundle, args.invokes, work)
         load = round(os.getloadavg()[0], 2)  # over the last minute: the measurement's
-    finally:
-        server.stop()
 
     version = subprocess.run(
         [str(python), "-c", "import platform; print(platform.python_version())"],

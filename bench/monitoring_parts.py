@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,9 @@ from bench.lambda_emulator import (
     assemble_task_root,
     find_python,
     find_rie,
-    free_port,
     install_runtime,
 )
+from bench.loopback import CREDS, moto
 from bench.monitoring_bundles import copy_bundle, ensure_reference, shift_bias
 from bench.reviews import median_review
 from contract.bundle import read_manifest
@@ -38,11 +37,6 @@ from function.logs import PREDICTIONS_FIELD, REQUEST_LOGGER
 log = logging.getLogger("bench.monitoring")
 REPO = Path(__file__).resolve().parents[1]
 BUCKET = "bench-monitoring"
-CREDS = {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 DRIFT_CMD = "function.drift.handler.handler"
 SHADOW_CMD = "function.shadow.handler.handler"
 
@@ -54,34 +48,6 @@ def resolve_bundle(given: Path | None) -> Path:
     if not (candidate / "manifest.json").is_file():
         raise SystemExit(f"{candidate} is not a bundle: pass --bundle <run dir or runs root>")
     return candidate
-
-
-@contextlib.contextmanager
-def moto() -> Iterator[str]:
-    """A moto server (S3, CloudWatch) on loopback with empty state, and this process pointed at
-    it. moto keeps its state per process, not per server: the reset empties what an earlier
-    scenario left (the bench runs in its own process; the tests spawn it)."""
-    import urllib.request
-
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(reset, timeout=30).close()
-    saved = {k: os.environ.get(k) for k in [*CREDS, "AWS_ENDPOINT_URL"]}
-    os.environ.update({**CREDS, "AWS_ENDPOINT_URL": endpoint})
-    try:
-        yield endpoint
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        server.stop()
 
 
 def client(service: str) -> Any:
