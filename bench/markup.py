@@ -25,6 +25,7 @@ import logging
 import re
 import statistics
 import time
+from itertools import dropwhile
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,8 @@ def _tokenize_us(tokenizer: Any, texts: list[str], rounds: int) -> float:
     return round(statistics.median(times), 1)
 
 
-def side(bundle: Path, n: int, smoke: bool) -> dict[str, Any]:
+def side(bundle: Path, n: int, smoke: bool) -> tuple[dict[str, Any], list[str]]:
+    """The bundle's figures, and the held-out texts it read (the tokenizer is timed on them)."""
     from bench.explain_setup import drawn_test_split
     from contract.bundle import read_manifest
     from contract.markup import reads_markup
@@ -117,28 +119,22 @@ def side(bundle: Path, n: int, smoke: bool) -> dict[str, Any]:
         }
     tokens = [len(e.ids) for e in tokenizer.encode_batch(every, add_special_tokens=False)]
     out["tokens_per_review"] = round(float(np.mean(tokens)), 1)
-    return out
+    return out, every
 
 
-def tokenizer_cost(bundle: Path, n: int, rounds: int) -> dict[str, Any]:
-    """The rules' own cost: the same tokenizer with and without them, on held-out reviews."""
+def tokenizer_cost(bundle: Path, texts: list[str], rounds: int) -> dict[str, Any]:
+    """The rules' own cost: the bundle's tokenizer with and without them, on `texts`."""
     from tokenizers import Tokenizer
 
-    from bench.explain_setup import drawn_test_split
     from contract import markup
-    from contract.bundle import TOKENIZER_FILE, read_manifest
+    from contract.bundle import TOKENIZER_FILE
 
-    texts = drawn_test_split(read_manifest(bundle))["text"].tolist()[:n]
     state = json.loads(Tokenizer.from_file(str(bundle / TOKENIZER_FILE)).to_str())
-    if markup.reads_markup(Tokenizer.from_str(json.dumps(state))):  # the rules lead: take them out
-        rest = state["normalizer"]["normalizers"][len(markup.RULES) :]
-        state["normalizer"] = (
-            None
-            if not rest
-            else rest[0]
-            if len(rest) == 1
-            else {"type": "Sequence", "normalizers": rest}
-        )
+    if markup.reads_markup(Tokenizer.from_str(json.dumps(state))):
+        # The rules lead the sequence (`install` puts the tokenizer's own normalizer after them,
+        # as one entry): whatever set the bundle has, what follows its Replace rules is the rest.
+        rest = list(dropwhile(lambda n: n["type"] == "Replace", state["normalizer"]["normalizers"]))
+        state["normalizer"] = rest[0] if rest else None
     bare = Tokenizer.from_str(json.dumps(state))
     ruled = Tokenizer.from_str(bare.to_str())
     markup.install(ruled)
@@ -184,19 +180,17 @@ def main(argv: list[str] | None = None) -> int:
         except (BundleError, StorageError, OSError) as exc:  # a user's path: named, not a crash
             parser.error(f"{uri}: {exc} (pass a bundle directory or a runs root)")
     n = SMOKE_REVIEWS if args.smoke else args.reviews
-    result: dict[str, Any] = {name: side(b, n, args.smoke) for name, b in bundles.items()}
-    result["tokenizer"] = tokenizer_cost(bundles["ours"], n, 1 if args.smoke else args.rounds)
-    ours, peer = result["ours"], result["peer"]
+    (ours, read), (peer, _) = (side(bundles[name], n, args.smoke) for name in ("ours", "peer"))
+    result: dict[str, Any] = {"ours": ours, "peer": peer}
+    result["tokenizer"] = tokenizer_cost(
+        bundles["ours"], read[:n], 1 if args.smoke else args.rounds
+    )
     from training.stats import discordant, mcnemar_p
 
     right = {name: result[name].pop("right") for name in ("ours", "peer")}
-    wins, losses = (
-        discordant(right["ours"], right["peer"])
-        if len(right["ours"]) == len(right["peer"])
-        else (0, 0)
-    )
     same = ours["held_out_sha256"] == peer["held_out_sha256"]
     # Review by review on the same held-out split (one-sided both ways): is either better?
+    wins, losses = discordant(right["ours"], right["peer"]) if same else (0, 0)
     result["paired"] = {
         "same_reviews": same,
         "ours_right_peer_wrong": wins if same else None,

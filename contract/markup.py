@@ -24,12 +24,11 @@ that set.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from tokenizers import Regex, Tokenizer, normalizers
 
 Markup = Literal["text", "keep"]
-MARKUPS: tuple[str, ...] = get_args(Markup)
 DEFAULT_MARKUP: Markup = "text"
 
 # (Oniguruma pattern, replacement), applied in order. A tag opens as HTML's do, "<" then its
@@ -56,25 +55,15 @@ RULES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _rule_states() -> list[dict[str, Any]]:
-    return [
-        {"type": "Replace", "pattern": {"Regex": pattern}, "content": content}
-        for pattern, content in RULES
-    ]
-
-
-def _normalizer_state(tokenizer: Tokenizer) -> dict[str, Any] | None:
-    state = json.loads(tokenizer.to_str()).get("normalizer")
-    return state if isinstance(state, dict) else None
-
-
 def reads_markup(tokenizer: Tokenizer) -> bool:
     """Whether `tokenizer` reads markup as text: its normalizer starts with the line-break rule,
     the first of every set of these rules (a bundle keeps the set it was trained with)."""
-    state = _normalizer_state(tokenizer)
-    if state is None or state.get("type") != "Sequence":
+    if tokenizer.normalizer is None:
         return False
-    return state.get("normalizers", [])[:1] == _rule_states()[:1]
+    state = json.loads(tokenizer.normalizer.__getstate__())
+    pattern, content = RULES[0]
+    first = {"type": "Replace", "pattern": {"Regex": pattern}, "content": content}
+    return state.get("type") == "Sequence" and state.get("normalizers", [])[:1] == [first]
 
 
 def install(tokenizer: Tokenizer) -> None:
