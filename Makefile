@@ -90,6 +90,10 @@ bench-audit: $(STAMP) ## labelled files through bulk scoring, judged against the
 bench-markup: $(STAMP) ## a review as HTML and as plain text: flips, accuracy, tokens, beside a --markup keep bundle (MODEL_URI; ARGS="--peer_uri <bundle>"); bench/results/markup.json
 	$(BIN)/python -m bench.markup --model_uri $(MODEL_URI) $(ARGS)
 
+.PHONY: bench-neighbours
+bench-neighbours: $(STAMP) ## does a text's score or evidence depend on the rest of its request? ours (no shared runs) vs packed runs (MODEL_URI); bench/results/neighbours.json
+	$(BIN)/python -m bench.neighbours --model_uri $(MODEL_URI) $(ARGS)
+
 .PHONY: bench-monitoring
 bench-monitoring: $(STAMP) ## drift, shadow and the metrics' cost on loopback (the make-run bundle); bench/results/monitoring.json
 	$(BIN)/python -m bench.monitoring $(ARGS)

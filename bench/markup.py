@@ -10,9 +10,9 @@ stack: the text read as typed), at the same size and seed. Writes bench/results/
     python -m bench.markup --model_uri <bundle> --peer_uri <bundle> [--reviews 1000]
     python -m bench.markup --smoke --model_uri <bundle> --peer_uri <bundle> --output /tmp/m.json
 
-Each review is scored alone (a batch of one): the int8 graph quantizes a batch's activations
-with the batch's own range, so scoring in batches would mix which reviews shared one into what
-the markup does.
+Each review is scored alone (a request of one). Serving never lets two texts share a model run
+(the int8 graph quantizes a run's activations with the run's own range), so a review's score is
+the same in a request of several; before 2026-12-05 it was not (bench/neighbours.py).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 training job can measure its faithfulness and serving can return it.
 
 The text the model read is cut into short overlapping passages of a few tokens, all read alone
-in one batched call (together a few passes' worth of tokens); a word's weight is the mean logit
+in one batched call (together a few passes' worth of tokens; no run mixes two texts' passages); a word's weight is the mean logit
 margin toward the predicted label of the passages that read it. Why this method, and its limits:
 README ("Evidence"), with the figures of `make bench-explain` (bench/results/explain.json).
 """
@@ -156,7 +156,10 @@ class Explainer:
             encoder.framed([encodings[t].ids[i] for group in groups for i in group])
             for t, groups in jobs
         ]
-        margins = margin(self.classifier.logits(ids), np.asarray([labels[t] for t, _ in jobs]))
+        # Each text's passages run among themselves only (`owners`): a word's weight depends on
+        # its text alone, never on the other texts of the request.
+        logits = self.classifier.logits(ids, owners=[t for t, _ in jobs])
+        margins = margin(logits, np.asarray([labels[t] for t, _ in jobs]))
         totals = [np.zeros(len(w.words.spans)) for w in out]
         counts = [np.zeros(len(w.words.spans)) for w in out]
         for (t, groups), value in zip(jobs, margins.tolist(), strict=True):

@@ -147,12 +147,21 @@ class OnnxClassifier:
         windows: Sequence[list[int]],
         max_batch_tokens: int = MAX_BATCH_TOKENS,
         max_batch_size: int = 64,
+        *,
+        owners: Sequence[int] | None = None,
     ) -> np.ndarray:
         """Logits of windows (ids with special tokens) in input order. They run sorted by
-        length, in batches of at most `max_batch_tokens` padded tokens: short texts share a run,
-        a long review runs alone."""
+        length, in batches of at most `max_batch_tokens` padded tokens: short windows share a
+        run, a long one runs alone. `owners` (one per window: the text it reads) keeps each
+        text's windows out of every other text's runs: the int8 graph quantizes each run's
+        activations with that run's own range (DynamicQuantizeLinear is per tensor), so a
+        shared run would make a text's logits depend on the texts it shared the run with.
+        Owned, a text's logits depend on the text alone, to the bit."""
+        if owners is not None and len(owners) != len(windows):
+            raise ValueError(f"{len(owners)} owners for {len(windows)} windows")
         out = np.zeros((len(windows), len(self.labels)), dtype=np.float32)
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+        owner = owners if owners is not None else [0] * len(windows)
+        order = sorted(range(len(windows)), key=lambda i: (owner[i], len(windows[i])))
         with self._lock:
             start = 0
             while start < len(order):
@@ -161,6 +170,7 @@ class OnnxClassifier:
                 while (
                     end < len(order)
                     and end - start < max_batch_size
+                    and owner[order[end]] == owner[order[start]]
                     and (end - start + 1) * len(windows[order[end]]) <= max_batch_tokens
                 ):
                     end += 1
@@ -187,15 +197,20 @@ class OnnxClassifier:
     ) -> Classified:
         """Texts under `strategy` (default: the bundle's), windows combined by `combine`
         (default: the bundle's). Every window of every text goes through the session in one
-        call, batched by length. Raises contract.encoder.WindowLimitError, before any model
+        call, each text's windows batched by length. Raises contract.encoder.WindowLimitError, before any model
         work, past `max_windows` windows in all; `check` sees the readings then too, and
-        refuses by raising (an explained request's bound on its extra passes)."""
+        refuses by raising (an explained request's bound on its extra passes). No run mixes
+        two texts (`logits`' owners): a text's scores are the same alone, in any request and in
+        any batch file."""
         start = time.perf_counter()
         readings = self.encoder.read_batch(texts, strategy or self.strategy, max_windows)
         if check is not None:
             check(readings)
         tokenized = time.perf_counter()
-        flat = self.logits([w for r in readings for w in r.windows])
+        flat = self.logits(
+            [w for r in readings for w in r.windows],
+            owners=[t for t, r in enumerate(readings) for _ in r.windows],
+        )
         done = time.perf_counter()
         ends = np.cumsum([len(r.windows) for r in readings])
         per_text = np.split(flat, ends[:-1]) if readings else []

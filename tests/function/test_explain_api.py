@@ -102,6 +102,23 @@ def test_markup_is_read_as_the_text_it_stands_for(http: httpx.Client) -> None:
         assert span["start"] not in tags and span["end"] - 1 not in tags, span
 
 
+def test_a_texts_answer_does_not_depend_on_the_rest_of_its_request(http: httpx.Client) -> None:
+    """The int8 graph quantizes each run's activations with the run's own range, so texts that
+    shared a run moved each other's scores and evidence (bench/neighbours.py measures it). No
+    run holds two texts now: each text's answer in a request of several is its answer alone,
+    bit for bit on any CPU kind (the same ids in runs of the same shape, whatever the kernel's
+    rounding). Short texts are the ones that used to share runs, with each other and with the
+    words of another text's evidence."""
+    texts = [SHORT, "Dull.", LONG, "What a joyful film!", "Not for me, sadly."]
+    body = {"explain": True, "explain_top_k": 32, "min_confidence": 0.0}
+    r = predict(http, text=texts, **body)
+    assert r.status_code == 200, r.text
+    for text, together in zip(texts, r.json()["predictions"], strict=True):
+        (alone,) = predict(http, text=text, **body).json()["predictions"]
+        assert together["scores"] == alone["scores"], text
+        assert together["evidence"] == alone["evidence"], text
+
+
 def test_chunks_give_each_window_its_verdict(http: httpx.Client) -> None:
     body = {"text": LONG, "strategy": "chunks", "explain": True, "min_confidence": 0.0}
     (p,) = predict(http, **body).json()["predictions"]
