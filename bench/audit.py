@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.record import RESULTS as BENCH_RESULTS
-from bench.record import add_smoke_flag, check_output, write_result
+from bench.record import add_smoke_flag, check_output, user_bundle, write_result
 
 log = logging.getLogger("bench.audit")
 RESULTS = BENCH_RESULTS / "audit.json"
@@ -287,14 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     add_smoke_flag(parser)
     args = parser.parse_args(argv)
     check_output(parser, args.output, args.smoke)
-    from contract.bundle import BundleError, read_manifest
-    from contract.storage import StorageError, resolve_local
-
-    try:
-        bundle = resolve_local(Path(args.model_uri))
-        read_manifest(bundle)
-    except (BundleError, StorageError, OSError) as exc:  # a user's path: named, not a crash
-        parser.error(f"--model_uri {args.model_uri}: {exc} (run make run first, or pass a bundle)")
+    bundle, _ = user_bundle(parser, args.model_uri, hint="run make run first, or pass a bundle")
     rows = SMOKE_ROWS if args.smoke else args.rows
     from bench.loopback import moto
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from bench.record import RESULTS as BENCH_RESULTS
-from bench.record import add_smoke_flag, check_output, write_result
+from bench.record import add_smoke_flag, check_output, user_bundle, write_result
 
 log = logging.getLogger("bench.markup")
 RESULTS = BENCH_RESULTS / "markup.json"
@@ -169,16 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     add_smoke_flag(parser)
     args = parser.parse_args(argv)
     check_output(parser, args.output, args.smoke)
-    from contract.bundle import BundleError, read_manifest
-    from contract.storage import StorageError, resolve_local
-
-    bundles = {}
-    for name, uri in (("ours", args.model_uri), ("peer", args.peer_uri)):
-        try:
-            bundles[name] = resolve_local(Path(uri))
-            read_manifest(bundles[name])
-        except (BundleError, StorageError, OSError) as exc:  # a user's path: named, not a crash
-            parser.error(f"{uri}: {exc} (pass a bundle directory or a runs root)")
+    bundles = {
+        "ours": user_bundle(parser, args.model_uri)[0],
+        "peer": user_bundle(parser, args.peer_uri, "--peer_uri")[0],
+    }
     n = SMOKE_REVIEWS if args.smoke else args.reviews
     (ours, read), (peer, _) = (side(bundles[name], n, args.smoke) for name in ("ours", "peer"))
     result: dict[str, Any] = {"ours": ours, "peer": peer}

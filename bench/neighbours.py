@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from bench.record import RESULTS as BENCH_RESULTS
-from bench.record import add_smoke_flag, check_output, write_result
+from bench.record import add_smoke_flag, check_output, user_bundle, write_result
 
 log = logging.getLogger("bench.neighbours")
 RESULTS = BENCH_RESULTS / "neighbours.json"
@@ -174,15 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_output(parser, args.output, args.smoke)
     from bench.explain_setup import held_out_reviews
-    from contract.bundle import BundleError, read_manifest
     from contract.predictor import OnnxClassifier
-    from contract.storage import StorageError, resolve_local
 
-    try:
-        bundle = resolve_local(Path(args.model_uri))
-        manifest = read_manifest(bundle)
-    except (BundleError, StorageError, OSError) as exc:  # a user's path: named, not a crash
-        parser.error(f"{args.model_uri}: {exc} (pass a bundle directory or a runs root)")
+    bundle, manifest = user_bundle(parser, args.model_uri)
     sizes = SMOKE if args.smoke else vars(args)
     rounds = SMOKE["rounds"] if args.smoke else args.rounds
     classifier = OnnxClassifier.from_bundle(bundle, manifest)

@@ -9,9 +9,12 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.machine import provenance
+
+if TYPE_CHECKING:
+    from contract.bundle import Manifest
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -29,6 +32,25 @@ def check_output(parser: argparse.ArgumentParser, output: Path, smoke: bool) -> 
     """Refuses (exit 2) a smoke run that would write into bench/results/."""
     if smoke and output.resolve().is_relative_to(RESULTS):
         parser.error(f"--smoke writes nothing to {RESULTS}: pass --output <a temporary file>")
+
+
+def user_bundle(
+    parser: argparse.ArgumentParser,
+    uri: str,
+    flag: str = "--model_uri",
+    hint: str = "pass a bundle directory or a runs root",
+) -> tuple[Path, Manifest]:
+    """The local bundle a user's path (`flag`'s value: a run dir or a runs root) names, and its
+    manifest; a path that is none exits 2 naming the flag, what was wrong and `hint`, never with
+    a traceback."""
+    from contract.bundle import BundleError, read_manifest
+    from contract.storage import StorageError, resolve_local
+
+    try:
+        bundle = resolve_local(Path(uri))
+        return bundle, read_manifest(bundle)
+    except (BundleError, StorageError, OSError) as exc:
+        parser.error(f"{flag} {uri}: {exc} ({hint})")
 
 
 def write_result(path: Path, result: dict[str, Any], key: str | None = None) -> dict[str, Any]:
