@@ -93,7 +93,8 @@ class PredictRequest(BaseModel):
 
     text: Texts = Field(
         description="One review, or a list of reviews (at most MAX_TEXTS, each at most "
-        "MAX_CHARS characters).",
+        "MAX_CHARS characters). Each is answered exactly as it would be alone: no model run "
+        "holds two texts.",
         examples=["A moving, beautifully shot film.", ["Loved it.", "A waste of two hours."]],
     )
 
@@ -224,7 +225,8 @@ class HFRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
     inputs: Texts = Field(
-        description="One text or a list of texts.", examples=["A moving, beautifully shot film."]
+        description="One text or a list of texts, each answered exactly as it would be alone.",
+        examples=["A moving, beautifully shot film."],
     )
     parameters: HFParameters | None = None
 
