@@ -2,9 +2,10 @@
 training job can measure its faithfulness and serving can return it.
 
 The text the model read is cut into short overlapping passages of a few tokens, all read alone
-in one batched call (together a few passes' worth of tokens; no run mixes two texts' passages); a word's weight is the mean logit
-margin toward the predicted label of the passages that read it. Why this method, and its limits:
-README ("Evidence"), with the figures of `make bench-explain` (bench/results/explain.json).
+in one batched call (together a few passes' worth of tokens; no run mixes two texts' passages);
+a word's weight is the mean logit margin toward the predicted label of the passages that read
+it. Why this method, and its limits: README ("Evidence"), with the figures of `make
+bench-explain` (bench/results/explain.json).
 """
 
 from __future__ import annotations

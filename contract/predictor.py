@@ -197,11 +197,11 @@ class OnnxClassifier:
     ) -> Classified:
         """Texts under `strategy` (default: the bundle's), windows combined by `combine`
         (default: the bundle's). Every window of every text goes through the session in one
-        call, each text's windows batched by length. Raises contract.encoder.WindowLimitError, before any model
-        work, past `max_windows` windows in all; `check` sees the readings then too, and
-        refuses by raising (an explained request's bound on its extra passes). No run mixes
-        two texts (`logits`' owners): a text's scores are the same alone, in any request and in
-        any batch file."""
+        call, each text's windows batched by length. Raises contract.encoder.WindowLimitError,
+        before any model work, past `max_windows` windows in all; `check` sees the readings
+        then too, and refuses by raising (an explained request's bound on its extra passes).
+        No run mixes two texts (`logits`' owners): a text's scores are the same alone, in any
+        request and in any batch file."""
         start = time.perf_counter()
         readings = self.encoder.read_batch(texts, strategy or self.strategy, max_windows)
         if check is not None:
