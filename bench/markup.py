@@ -10,9 +10,9 @@ stack: the text read as typed), at the same size and seed. Writes bench/results/
     python -m bench.markup --model_uri <bundle> --peer_uri <bundle> [--reviews 1000]
     python -m bench.markup --smoke --model_uri <bundle> --peer_uri <bundle> --output /tmp/m.json
 
-Each review is scored alone (a request of one). Serving never lets two texts share a model run
-(the int8 graph quantizes a run's activations with the run's own range), so a review's score is
-the same in a request of several; before 2026-12-05 it was not (bench/neighbours.py).
+Each review is scored as it would be alone: serving never lets two texts share a model run (the
+int8 graph quantizes a run's activations with the run's own range), so one call scores them
+all; before 6d58df2 it did not, and this bench scored them one at a time (bench/neighbours.py).
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def phone_copy(text: str) -> str:
 
 
 def _scores(classifier: Any, texts: list[str]) -> np.ndarray:
-    """The positive label's score of each text, read alone."""
-    return np.array([classifier.predict_proba([t])[0, 1] for t in texts])
+    """The positive label's score of each text: as it would be read alone (no run holds two)."""
+    return classifier.predict_proba(texts)[:, 1]
 
 
 def _tokenize_us(tokenizer: Any, texts: list[str], rounds: int) -> float:
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         "html5": "<br /> written <br>",
         "phone": "as smart punctuation types it: ’ inside words, “ ” around quotes, … for ..., "
         "— for --",
-        "scored": "each review alone (a batch of one)",
+        "scored": "each review as it would be alone (no model run holds two texts)",
     }
     result = write_result(args.output, result | {"smoke": args.smoke})
     for name in ("ours", "peer"):

@@ -67,11 +67,15 @@ def requests(n: int, size: int, seed: int) -> list[list[int]]:
     return [order[i : i + size] for i in range(0, n, size)]
 
 
-def _timed(answer: Callable[[list[int]], Any], batches: list[list[int]]) -> float:
-    start = time.perf_counter()
-    for batch in batches:
-        answer(batch)
-    return time.perf_counter() - start
+def _seconds(sides: dict[str, Any], rounds: int, run: Callable[[Any], Any]) -> dict[str, float]:
+    """Median seconds of `run(side)` per side, over `rounds` alternating rounds."""
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(rounds):
+        for name, side in sides.items():
+            start = time.perf_counter()
+            run(side)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def _moved(alone: np.ndarray, batched: np.ndarray) -> dict[str, Any]:
@@ -103,13 +107,11 @@ def scoring(classifier: Any, texts: list[str], size: int, rounds: int) -> dict[s
         for batch in batches:
             got[batch] = answer([texts[i] for i in batch])
         out[name] = _moved(alone, got)
-    times: dict[str, list[float]] = {name: [] for name in sides}
-    for _ in range(rounds):  # alternating, medians
-        for name, answer in sides.items():
-            seconds = _timed(lambda b, a=answer: a([texts[i] for i in b]), batches)
-            times[name].append(len(texts) / seconds)
+    seconds = _seconds(
+        sides, rounds, lambda answer: [answer([texts[i] for i in b]) for b in batches]
+    )
     for name in sides:
-        out[name]["texts_per_s"] = round(statistics.median(times[name]), 1)
+        out[name]["texts_per_s"] = round(len(texts) / seconds[name], 1)
     out["ours_over_packed_throughput"] = round(
         out["ours"]["texts_per_s"] / out["packed"]["texts_per_s"], 3
     )
@@ -150,13 +152,9 @@ def evidence(classifier: Any, texts: list[str], size: int, rounds: int) -> dict[
             "top5_changed": sum(top),
         }
     out["weight_abs_max_median"] = round(float(np.median([np.abs(a).max() for a in alone])), 3)
-    times: dict[str, list[float]] = {name: [] for name in sides}
-    for _ in range(rounds):
-        for name, explainer in sides.items():
-            seconds = _timed(lambda b, e=explainer: weigh(e, [texts[i] for i in b]), batches)
-            times[name].append(seconds / len(batches) * 1e3)
+    seconds = _seconds(sides, rounds, lambda e: [weigh(e, [texts[i] for i in b]) for b in batches])
     for name in sides:
-        out[name]["ms_per_request"] = round(statistics.median(times[name]), 1)
+        out[name]["ms_per_request"] = round(seconds[name] / len(batches) * 1e3, 1)
     out["ours_over_packed_time"] = round(
         out["ours"]["ms_per_request"] / out["packed"]["ms_per_request"], 3
     )
