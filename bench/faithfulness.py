@@ -21,7 +21,7 @@ import numpy as np
 from contract.encoder import Reading
 from contract.evidence import TOKEN_LOGITS, Explainer, margin
 from contract.predictor import OnnxClassifier
-from contract.words import Words, split_words
+from contract.words import Words
 
 FRACTION = 0.10
 
@@ -44,15 +44,16 @@ def make_case(classifier: OnnxClassifier, text: str) -> Case:
     encoder = classifier.encoder
     encoding = encoder.tokenizer.encode(text, add_special_tokens=False)
     reading = encoder.read(encoding.ids, classifier.strategy)
+    words, offsets = encoder.words(text, encoding.offsets)  # the explainer's words
     (ranges,) = encoder.window_ranges(reading.num_tokens, reading.strategy)
     probs = classifier.probabilities(classifier.logits(reading.windows))[0]
     return Case(
         text=text,
         ids=encoding.ids,
-        offsets=encoding.offsets,
+        offsets=offsets,
         reading=reading,
         read=[i for a, b in ranges for i in range(a, b)],
-        words=split_words(text, encoding.offsets),
+        words=words,
         label=int(probs.argmax()),
         p0=float(probs.max()),
     )

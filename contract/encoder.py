@@ -13,6 +13,7 @@ logits `contract.predictor.combine_windows` turns into one answer.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -21,6 +22,9 @@ from typing import Any, Literal, TypeGuard, get_args
 
 import numpy as np
 from tokenizers import Tokenizer
+
+from contract.markup import Entities
+from contract.words import Words, split_words
 
 Truncation = Literal["head", "head+tail"]
 TRUNCATIONS: tuple[str, ...] = get_args(Truncation)
@@ -146,6 +150,21 @@ class TextEncoder:
             )
         self.budget = config.max_length - specials  # content tokens per window
         self.pad_id = self._find_pad_id()
+
+    @functools.cached_property
+    def entities(self) -> Entities:
+        """The character entities this tokenizer reads as one character (none without markup
+        rules). Read on the first explained text, not at load: off the cold start."""
+        return Entities.of(self.tokenizer)
+
+    def words(
+        self, text: str, offsets: Sequence[tuple[int, int]]
+    ) -> tuple[Words, list[tuple[int, int]]]:
+        """The words of `text` over its content tokens' `offsets` (contract/words.py), and the
+        offsets in characters as sent, each token read from an entity over the whole entity
+        (`&amp;`, not its `;`): what evidence is weighed in and points at."""
+        masked, widened = self.entities.read(text, offsets)
+        return split_words(masked, widened), widened
 
     @classmethod
     def from_file(cls, path: str | Path, config: EncoderConfig) -> TextEncoder:

@@ -17,7 +17,7 @@ import numpy as np
 
 from contract.encoder import Reading
 from contract.predictor import OnnxClassifier
-from contract.words import Words, split_words
+from contract.words import Words
 
 # The graph output holding each token's share of the logits (training/pooling.py).
 TOKEN_LOGITS = "token_logits"
@@ -135,7 +135,7 @@ class Explainer:
         jobs: list[tuple[int, list[list[int]]]] = []  # (text, its words' read tokens) per passage
         out: list[Weighed] = []
         for t, (encoding, reading) in enumerate(zip(encodings, readings, strict=True)):
-            words = split_words(texts[t], encoding.offsets)
+            words, offsets = encoder.words(texts[t], encoding.offsets)
             ranges = encoder.window_ranges(reading.num_tokens, reading.strategy)
             windows = [[i for a, b in window for i in range(a, b)] for window in ranges]
             read = sorted({i for window in windows for i in window})
@@ -152,7 +152,7 @@ class Explainer:
                 runs.append((first, len(groups)))
             for a, b in passages(runs, self.passage_words, self.stride):
                 jobs.append((t, groups[a:b]))
-            out.append(Weighed(words, np.zeros(len(words.spans)), read, windows, encoding.offsets))
+            out.append(Weighed(words, np.zeros(len(words.spans)), read, windows, offsets))
         ids = [
             encoder.framed([encodings[t].ids[i] for group in groups for i in group])
             for t, groups in jobs

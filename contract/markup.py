@@ -23,7 +23,11 @@ that set.
 
 from __future__ import annotations
 
+import bisect
 import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from tokenizers import Regex, Tokenizer, normalizers
@@ -64,6 +68,70 @@ def reads_markup(tokenizer: Tokenizer) -> bool:
     pattern, content = RULES[0]
     first = {"type": "Replace", "pattern": {"Regex": pattern}, "content": content}
     return state.get("type") == "Sequence" and state.get("normalizers", [])[:1] == [first]
+
+
+@dataclass(frozen=True)
+class Entities:
+    """The character entities a tokenizer's rules read as one character (`&amp;` as `&`), and
+    where they sit in a text as sent. `tokenizers` maps the token read from an entity to the
+    entity's last character alone, the `;`: evidence would highlight a `;` and split "don&#39;t"
+    in three. `read` puts each such token back over its whole entity. No rules (a bundle trained
+    with `--markup keep` or before the rules): every text is left as it is."""
+
+    rules: tuple[tuple[re.Pattern[str], str], ...] = ()
+
+    @classmethod
+    def of(cls, tokenizer: Tokenizer) -> Entities:
+        """The tokenizer's own rules (a bundle keeps the set it was trained with) that replace
+        several characters by one visible character: its entities, not its tags (a space or a
+        line break, never a token) and not its typography (one character each already)."""
+        if not reads_markup(tokenizer):
+            return cls()
+        state = json.loads(tokenizer.normalizer.__getstate__())
+        rules = []
+        for rule in state.get("normalizers", []):
+            pattern = (
+                rule.get("pattern", {}).get("Regex") if rule.get("type") == "Replace" else None
+            )
+            content = rule.get("content", "")
+            if pattern and len(content) == 1 and not content.isspace():
+                rules.append((re.compile(pattern), content))
+        return cls(tuple(rules))
+
+    def read(
+        self, text: str, offsets: Sequence[tuple[int, int]]
+    ) -> tuple[str, list[tuple[int, int]]]:
+        """(`text` with each entity written as its character over the entity's length, the
+        tokens' offsets widened so that none starts or ends inside an entity). The first is
+        what words are split on (contract/words.py: "don&#39;t" is one word, "&quot;" is
+        punctuation), the second what evidence points at."""
+        found = sorted(
+            (m.start(), m.end(), character)
+            for pattern, character in self.rules
+            for m in pattern.finditer(text)
+            if m.end() - m.start() > 1
+        )
+        if not found:
+            return text, list(offsets)
+        starts = [start for start, _, _ in found]
+        pieces, at = [], 0
+        for start, end, character in found:
+            if start >= at:  # the rules' entities never overlap; a guard all the same
+                pieces += [text[at:start], character * (end - start)]
+                at = end
+        masked = "".join(pieces) + text[at:]
+
+        def widen(start: int, end: int) -> tuple[int, int]:
+            k = bisect.bisect_right(starts, start) - 1
+            if k >= 0 and start < found[k][1]:  # starts inside an entity: from its "&"
+                start = found[k][0]
+            k = bisect.bisect_right(starts, end - 1) - 1
+            if k >= 0 and end - 1 < found[k][1]:  # ends inside one: to its ";"
+                end = found[k][1]
+            return start, end
+
+        widened = [widen(start, end) if end > start else (start, end) for start, end in offsets]
+        return masked, widened
 
 
 def install(tokenizer: Tokenizer) -> None:

@@ -5,6 +5,7 @@ Tokenizer arithmetic only: the same on every CPU kind."""
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import json
 from pathlib import Path
@@ -135,3 +136,39 @@ def test_a_tokenizer_without_a_normalizer_gets_the_rules_alone(reading):
     markup.install(bare)
     assert markup.reads_markup(bare)
     assert "<" not in bare.encode("a<br />b", add_special_tokens=False).tokens
+
+
+def test_evidence_words_cover_whole_entities(reading, tokenizer_path):
+    """`tokenizers` maps the token read from an entity to its `;` alone; the encoder's words put
+    it back over the whole entity, and split the text as they split its plain copy."""
+    marked = "&quot;Superb&quot; cast, AT&amp;T-sized budget; don&#39;t miss it &lt;3"
+    plain = '"Superb" cast, AT&T-sized budget; don\'t miss it <3'
+    encoder = TextEncoder(reading, EncoderConfig(max_length=64, truncation="head", head_tokens=8))
+    found = []
+    for text in (marked, plain):
+        encoding = encoder.tokenizer.encode(text, add_special_tokens=False)
+        words, offsets = encoder.words(text, encoding.offsets)
+        assert words.of_token == sorted(words.of_token) and len(offsets) == len(encoding.ids)
+        found.append([text[a:b] for a, b in words.spans])
+    assert found[0] == [
+        "&quot;",
+        "Superb",
+        "&quot;",
+        "cast",
+        ",",
+        "AT&amp;T-sized",
+        "budget",
+        ";",
+        "don&#39;t",
+        "miss",
+        "it",
+        "&lt;",
+        "3",
+    ]
+    assert [html.unescape(w) for w in found[0]] == found[1]
+    # Without rules (a bundle trained with --markup keep) the entities are read as typed, and
+    # their tokens keep their own characters.
+    keep = TextEncoder(Tokenizer.from_file(str(tokenizer_path)), encoder.config)
+    assert keep.entities.rules == ()
+    encoding = keep.tokenizer.encode(marked, add_special_tokens=False)
+    assert keep.words(marked, encoding.offsets)[1] == encoding.offsets

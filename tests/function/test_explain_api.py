@@ -4,6 +4,7 @@ is unchanged by it, its limits, and that the request log holds none of the words
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -100,6 +101,26 @@ def test_markup_is_read_as_the_text_it_stands_for(http: httpx.Client) -> None:
     for span in a["evidence"]["spans"]:
         assert span["text"] == marked[span["start"] : span["end"]]
         assert span["start"] not in tags and span["end"] - 1 not in tags, span
+
+
+def test_evidence_covers_whole_entities(http: httpx.Client) -> None:
+    """A review with character entities (`&quot;`, `&#39;`, `&amp;`) is read as its plain copy;
+    its evidence, read and windows point at whole entities, never at a lone `;` (`tokenizers`
+    maps an entity's token to its last character), and they are the plain copy's words."""
+    marked = "&quot;Superb&quot; cast, AT&amp;T-sized budget; don&#39;t miss it &lt;3"
+    plain = '"Superb" cast, AT&T-sized budget; don\'t miss it <3'
+    a, b = (
+        predict(http, text=text, explain=True, explain_top_k=32).json()["predictions"][0]
+        for text in (marked, plain)
+    )
+    assert (a["scores"], a["num_tokens"]) == (b["scores"], b["num_tokens"])
+    spans = [(s["text"], s["weight"]) for s in a["evidence"]["spans"]]
+    assert [(html.unescape(t), w) for t, w in spans] == [
+        (s["text"], s["weight"]) for s in b["evidence"]["spans"]
+    ]
+    assert all(t != ";" for t, _ in spans)
+    assert a["evidence"]["read"] == [{"start": 0, "end": len(marked)}]
+    assert a["evidence"]["windows"][0]["start"] == 0
 
 
 def test_a_texts_answer_does_not_depend_on_the_rest_of_its_request(http: httpx.Client) -> None:
