@@ -51,7 +51,7 @@ class Weighed:
 def margin(logits: np.ndarray, label: int | np.ndarray) -> np.ndarray:
     """The logit of `label` minus the mean of the other labels' (last axis); `label` is one
     index, or one per row of 2-d `logits`."""
-    labels = np.asarray(label)
+    labels = np.asarray(label, dtype=np.intp)  # integers even when empty (no passages)
     if labels.ndim == 0:
         picked = logits[..., int(labels)]
     else:

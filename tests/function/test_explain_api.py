@@ -123,6 +123,20 @@ def test_evidence_covers_whole_entities(http: httpx.Client) -> None:
     assert a["evidence"]["windows"][0]["start"] == 0
 
 
+@pytest.mark.parametrize("text", ["<br />", "&nbsp;", "<p></p>&#160;"])
+def test_a_text_read_as_no_words_is_explained_as_none(http: httpx.Client, text: str) -> None:
+    """Markup alone reads as no token: its answer is the plain one and its evidence empty, not a
+    500 (a request whose texts held no passage to read once raised an IndexError)."""
+    plain = predict(http, text=text)
+    alone = predict(http, text=text, explain=True)
+    assert plain.status_code == alone.status_code == 200, alone.text
+    (p,) = alone.json()["predictions"]
+    assert p["num_tokens"] == 0 and p["evidence"]["spans"] == p["evidence"]["read"] == []
+    assert {k: v for k, v in p.items() if k != "evidence"} == plain.json()["predictions"][0]
+    with_another = predict(http, text=[text, SHORT], explain=True).json()["predictions"]
+    assert with_another[0] == p and with_another[1]["evidence"]["spans"]
+
+
 def test_a_texts_answer_does_not_depend_on_the_rest_of_its_request(http: httpx.Client) -> None:
     """The int8 graph quantizes each run's activations with the run's own range, so texts that
     shared a run moved each other's scores and evidence (bench/neighbours.py measures it). No
