@@ -1,7 +1,8 @@
 """Evidence over texts built from markup, entities and typography, generated (hypothesis) and
 explained by the tiny bundle's explainer directly: it never fails, every span and read range
-lies on the text as sent and never cuts an entity in two, and a text escaped as HTML gets its
-plain copy's evidence. Equalities of ids read in the same runs: the same on every CPU kind."""
+lies on the text as sent and never cuts an entity in two, and a text escaped as HTML or typed on
+a phone gets its plain keyboard copy's evidence. Equalities of the same ids read in runs of the
+same shape: they hold on every CPU kind, whatever its int8 kernels round."""
 
 from __future__ import annotations
 
@@ -89,3 +90,18 @@ def test_a_text_escaped_as_html_gets_its_plain_copy_s_evidence(
     assert [html.unescape(escaped[a:b]) for a, b, _ in ours.spans] == [
         plain[a:b] for a, b, _ in theirs.spans
     ]
+
+
+KEYBOARD = ["good", "awful", "not", "film", " ", ".", "!", "don't", "'", '"', "...", "--", "-"]
+SMART = {"...": "\u2026", "--": "\u2014", "'": "\u2019", '"': "\u201d"}  # what a phone types
+
+
+@settings(EXAMPLES, max_examples=60)
+@given(st.lists(st.sampled_from(KEYBOARD), min_size=1, max_size=30))
+def test_a_text_typed_on_a_phone_gets_its_keyboard_copy_s_evidence(
+    explainer: Explainer, pieces: list[str]
+) -> None:
+    keyboard = "".join(pieces)
+    phone = "".join(SMART.get(p, p) for p in pieces)
+    ours, theirs = explain(explainer, [phone, keyboard])
+    assert [w for *_, w in ours.spans] == [w for *_, w in theirs.spans]
