@@ -95,7 +95,10 @@ class Entities:
             )
             content = rule.get("content", "")
             if pattern and len(content) == 1 and not content.isspace():
-                rules.append((re.compile(pattern), content))
+                try:
+                    rules.append((re.compile(pattern), content))
+                except re.error:  # Oniguruma syntax Python lacks: offsets as tokenizers gives
+                    continue
         return cls(tuple(rules))
 
     def read(
