@@ -2,9 +2,10 @@
 held-out reviews as sent (IMDB's, with their `<br />`) against their plain-text copies (what a
 browser's copy gives: line breaks), their HTML5 copies (`<br>`) and their phone-typed copies
 (smart punctuation: ’ “ ” … —): labels flipped, scores moved, accuracy of each, tokens read,
-and the tokenizer's time with and without the rules (contract/markup.py). Ours is a bundle
-trained with `--markup text`; the peer one trained with `--markup keep` (every other serving
-stack: the text read as typed), at the same size and seed. Writes bench/results/markup.json.
+the tokenizer's time with and without the rules (contract/markup.py), and whether a plain copy
+and its HTML-escaped copy get the same evidence. Ours is a bundle trained with `--markup text`;
+the peer one trained with `--markup keep` (every other serving stack: the text read as typed),
+at the same size and seed. Writes bench/results/markup.json.
 
     make bench-markup ARGS="--peer_uri <bundle trained with --markup keep>"   # MODEL_URI: ours
     python -m bench.markup --model_uri <bundle> --peer_uri <bundle> [--reviews 1000]
@@ -56,6 +57,56 @@ def phone_copy(text: str) -> str:
     quotes = iter(["\u201c", "\u201d"] * (text.count('"') // 2 + 1))
     text = re.sub('"', lambda _: next(quotes), text)
     return text.replace("...", "\u2026").replace("--", "\u2014")
+
+
+def escaped_copy(text: str) -> str:
+    """The plain copy as an HTML page's source holds it: & < > " ' written as entities."""
+    return html.escape(plain_copy(text))
+
+
+def _evidence(explainer: Any, texts: list[str], k: int) -> list[list[tuple[str, float]]]:
+    """Each text's k strongest words or phrases, as a person reads them (entities decoded),
+    with their weights; each text explained as it would be alone."""
+    classified = explainer.classifier.classify(texts)
+    labels = classified.probs.argmax(axis=-1).tolist()
+    found = explainer.explain(texts, classified.readings, labels, k)
+    return [
+        [(html.unescape(text[a:b]), w) for a, b, w in f.spans]
+        for text, f in zip(texts, found, strict=True)
+    ]
+
+
+def evidence_agreement(bundle: Path, texts: list[str], k: int) -> dict[str, Any]:
+    """Reviews whose evidence differs between the plain copy and its HTML-escaped copy, with
+    words split as served (each entity whole, `TextEncoder.words`) and on the tokenizer's own
+    offsets (an entity's token on its ';' alone: serving before c80c803)."""
+    from contract.bundle import read_manifest
+    from contract.evidence import Explainer
+    from contract.markup import Entities
+    from contract.predictor import OnnxClassifier
+
+    manifest = read_manifest(bundle)
+    plain = [plain_copy(t) for t in texts]
+    escaped = [escaped_copy(t) for t in texts]
+    out: dict[str, Any] = {
+        "reviews": len(texts),
+        "with_entities_in_the_escaped_copy": sum(
+            a != b for a, b in zip(plain, escaped, strict=True)
+        ),
+        "top_k": k,
+    }
+    for name, entities in (("served", None), ("tokenizer_offsets", Entities())):
+        classifier = OnnxClassifier.from_bundle(bundle, manifest)
+        if entities is not None:
+            classifier.encoder.entities = entities  # the cached property, overridden
+        explainer = Explainer(classifier)
+        a, b = _evidence(explainer, plain, k), _evidence(explainer, escaped, k)
+        pairs = list(zip(a, b, strict=True))
+        out[name] = {
+            "evidence_differs": sum(x != y for x, y in pairs),
+            "top_words_differ": sum({w for w, _ in x} != {w for w, _ in y} for x, y in pairs),
+        }
+    return out
 
 
 def _scores(classifier: Any, texts: list[str]) -> np.ndarray:
@@ -165,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--reviews", type=int, default=1000, help="held-out reviews with markup")
     parser.add_argument("--rounds", type=int, default=5, help="tokenizer timing rounds")
+    parser.add_argument(
+        "--evidence_reviews", type=int, default=200, help="held-out reviews explained twice"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     add_smoke_flag(parser)
     args = parser.parse_args(argv)
@@ -178,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"ours": ours, "peer": peer}
     result["tokenizer"] = tokenizer_cost(
         bundles["ours"], read[:n], 1 if args.smoke else args.rounds
+    )
+    result["evidence"] = evidence_agreement(
+        bundles["ours"], read[: SMOKE_REVIEWS if args.smoke else args.evidence_reviews], 8
     )
     from training.stats import discordant, mcnemar_p
 
@@ -203,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         "phone": "as smart punctuation types it: ’ inside words, “ ” around quotes, … for ..., "
         "— for --",
         "scored": "each review as it would be alone (no model run holds two texts)",
+        "evidence": "ours: the first held-out reviews, plain copy against its HTML-escaped copy "
+        "(& < > \" ' as entities), top 8 words each, words split as served and on the "
+        "tokenizer's own offsets (before c80c803)",
     }
     result = write_result(args.output, result | {"smoke": args.smoke})
     for name in ("ours", "peer"):
@@ -226,6 +286,17 @@ def main(argv: list[str] | None = None) -> int:
             r["tokens_per_review"],
         )
     log.info("paired on the held-out split: %s", result["paired"])
+    e = result["evidence"]
+    log.info(
+        "evidence, plain copy against its HTML-escaped copy (%d reviews, %d with entities): "
+        "differs in %d as served, %d on the tokenizer's offsets (top words: %d against %d)",
+        e["reviews"],
+        e["with_entities_in_the_escaped_copy"],
+        e["served"]["evidence_differs"],
+        e["tokenizer_offsets"]["evidence_differs"],
+        e["served"]["top_words_differ"],
+        e["tokenizer_offsets"]["top_words_differ"],
+    )
     t = result["tokenizer"]
     log.info(
         "tokens saved %.1f%%; tokenizer %.0f us per review with the rules, %.0f without (x%.3f)",

@@ -1,12 +1,12 @@
 """make bench-markup, smoke: the tiny bundle's held-out reviews with markup, as sent and as their
-plain-text, <br> and phone-typed copies, on both sides (the tiny bundle stands for both), and the tokenizer
-timed with and without the rules."""
+plain-text, <br> and phone-typed copies, on both sides (the tiny bundle stands for both), the tokenizer
+timed with and without the rules, and the evidence of a plain copy against its HTML-escaped copy."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bench.markup import SMOKE_REVIEWS, html5_copy, phone_copy, plain_copy
+from bench.markup import SMOKE_REVIEWS, escaped_copy, html5_copy, phone_copy, plain_copy
 from tests.bench.conftest import assert_provenance, run_bench
 
 
@@ -26,6 +26,12 @@ def test_markup_smoke_measures_both_sides(tiny_bundle: Path, output: Path) -> No
     t = result["tokenizer"]
     assert t["us_per_review_with_rules"] > 0 and t["us_per_review_without"] > 0
     assert result["tokens_saved"] == 0.0  # one bundle on both sides
+    e = result["evidence"]
+    assert e["reviews"] == SMOKE_REVIEWS and e["with_entities_in_the_escaped_copy"] > 0
+    # As served, the escaped copy is the plain copy's ids and words: the same evidence on any
+    # CPU kind. The other side (the tokenizer's offsets) ran too; its count is a figure.
+    assert e["served"] == {"evidence_differs": 0, "top_words_differ": 0}
+    assert set(e["tokenizer_offsets"]) == {"evidence_differs", "top_words_differ"}
     assert_provenance(result)
     assert "tokens saved" in log
 
@@ -34,6 +40,7 @@ def test_the_copies_are_what_a_page_gives() -> None:
     review = "Fine.<br /><br />A <i>dull</i> end &amp; a &quot;twist&quot;.<BR/>7/10"
     assert plain_copy(review) == 'Fine.\n\nA  dull  end & a "twist".\n7/10'
     assert html5_copy(review) == "Fine.<br><br>A <i>dull</i> end &amp; a &quot;twist&quot;.<br>7/10"
+    assert escaped_copy(review) == "Fine.\n\nA  dull  end &amp; a &quot;twist&quot;.\n7/10"
     assert (
         phone_copy("I didn't -- \"really\"... 'tis")
         == "I didn\u2019t \u2014 \u201creally\u201d\u2026 'tis"
