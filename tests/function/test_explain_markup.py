@@ -57,9 +57,7 @@ def inside_an_entity(text: str) -> set[int]:
     return {i for m in ENTITY.finditer(text) for i in range(m.start() + 1, m.end())}
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(EXAMPLES, max_examples=80)
 @given(
     st.lists(
         st.lists(st.sampled_from(PIECES), min_size=1, max_size=30).map("".join),
@@ -77,9 +75,7 @@ def test_evidence_lies_on_the_text_as_sent(explainer: Explainer, texts: list[str
             assert 0 <= start <= end <= len(text) and start not in cut and end not in cut
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(EXAMPLES, max_examples=60)
 @given(st.lists(st.sampled_from(PLAIN), min_size=1, max_size=30).map("".join))
 def test_a_text_escaped_as_html_gets_its_plain_copy_s_evidence(
     explainer: Explainer, plain: str
