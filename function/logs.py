@@ -19,6 +19,11 @@ LOGGERS = ("function", "contract")
 REQUEST_LOGGER = "function.request"
 PREDICTIONS_FIELD = "batch_size"  # predictions the request answered
 LOW_CONFIDENCE_FIELD = "low_confidence"  # how many of them scored below CONFIDENCE_FLOOR
+# The Lambda version that answered (AWS_LAMBDA_FUNCTION_VERSION: a number under an alias,
+# `$LATEST` otherwise; absent outside Lambda). A canary's own low-confidence alarm splits the
+# two sums above by it (infra/confidence_alarm.py), as Lambda's ExecutedVersion splits Errors.
+VERSION_FIELD = "function_version"
+VERSION_ENV = "AWS_LAMBDA_FUNCTION_VERSION"  # set by Lambda in every environment, not a setting
 
 
 class JsonFormatter(logging.Formatter):

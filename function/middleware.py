@@ -7,13 +7,20 @@ the whole body stream, so a chunked upload cannot slip past the size limit.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from function.errors import error_response
-from function.logs import LOW_CONFIDENCE_FIELD, PREDICTIONS_FIELD, REQUEST_LOGGER
+from function.logs import (
+    LOW_CONFIDENCE_FIELD,
+    PREDICTIONS_FIELD,
+    REQUEST_LOGGER,
+    VERSION_ENV,
+    VERSION_FIELD,
+)
 
 log = logging.getLogger(REQUEST_LOGGER)
 
@@ -65,12 +72,14 @@ class BodyLimitMiddleware:
 
 class RequestLogMiddleware:
     """One JSON line per request: id, route, status, latency, batch size, how many predictions
-    fell below the confidence floor, cold start. Never the body. The request id is Lambda's when
-    there is one, so it matches the platform's logs."""
+    fell below the confidence floor, the Lambda version that answered, cold start. Never the
+    body. The request id is Lambda's when there is one, so it matches the platform's logs."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.cold = True
+        # An environment runs one version for its whole life: read it once.
+        self.version = os.environ.get(VERSION_ENV)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,6 +114,7 @@ class RequestLogMiddleware:
                     PREDICTIONS_FIELD: state.get("batch_size"),
                     LOW_CONFIDENCE_FIELD: state.get("low_confidence"),
                     "model_version": state.get("model_version"),
+                    VERSION_FIELD: self.version,
                     "cold_start": cold,
                     # Label-free aggregates in embedded metric format (function/monitoring.py).
                     **(state.get("emf") or {}),

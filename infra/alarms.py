@@ -88,15 +88,18 @@ class ServiceAlarms(Construct):
         )
         self.alarms = [self.server_error_rate, self.latency, self.throttles, self.errors]
         self.low_confidence: cloudwatch.Alarm | None = None
+        # Its filters, which a canary also splits by version (CanaryDeployment).
+        self.low_confidence_share: LowConfidenceShare | None = None
         if confidence_floor > 0:
-            self.low_confidence = LowConfidenceShare(
+            self.low_confidence_share = LowConfidenceShare(
                 self,
                 "LowConfidence",
                 log_group=log_group,
                 threshold_percent=low_confidence_percent,
                 floor=confidence_floor,
                 period=PERIOD,
-            ).alarm
+            )
+            self.low_confidence = self.low_confidence_share.alarm
             self.alarms.append(self.low_confidence)
 
         self.topic: sns.Topic | None = None

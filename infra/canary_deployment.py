@@ -16,6 +16,8 @@ from aws_cdk import aws_lambda as lambda_
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from infra.confidence_alarm import LowConfidenceShare
+
 # A 5-minute alarm may not change state inside a 5-minute canary; this one looks at the new
 # version alone, every minute, so a version that fails its first requests is caught in the bake.
 CANARY_PERIOD = Duration.minutes(1)
@@ -24,7 +26,8 @@ CANARY_PERIOD = Duration.minutes(1)
 class CanaryDeployment(Construct):
     """A Lambda deployment group on `alias` with `traffic_shift` (a CodeDeployDefault.Lambda*
     name), rolled back automatically when the deployment fails, is stopped, or any of `alarms`
-    (plus an alarm on the new version's own errors) goes off."""
+    goes off, or one of the new version's own: its errors, and (with `low_confidence`) its share
+    of predictions below the confidence floor."""
 
     def __init__(
         self,
@@ -34,6 +37,7 @@ class CanaryDeployment(Construct):
         alias: lambda_.Alias,
         traffic_shift: str,
         alarms: Sequence[cloudwatch.IAlarm],
+        low_confidence: LowConfidenceShare | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         version = alias.version
@@ -60,7 +64,15 @@ class CanaryDeployment(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.alarms = [*alarms, self.canary_errors]
+        # The alarms that judge the new version alone (the dashboard shows them with the rest).
+        self.own_alarms: list[cloudwatch.IAlarm] = [self.canary_errors]
+        if low_confidence is not None:
+            self.own_alarms.append(
+                low_confidence.new_version_alarm(
+                    self, "NewVersionLowConfidence", version=version.version, period=CANARY_PERIOD
+                )
+            )
+        self.alarms = [*alarms, *self.own_alarms]
         self.group = codedeploy.LambdaDeploymentGroup(
             self,
             "Group",

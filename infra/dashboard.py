@@ -20,6 +20,7 @@ from contract.profile import CONFIDENCE, RUN_DIMENSION, dimensions, metric_name
 from function.batch.layout import ACCURACY, EXPECTED, LABELLED_ROWS
 from function.shadow.comparison import AGREED, CANDIDATE_DIMENSION, COMPARED
 from infra.alarms import PERIOD, api_metric
+from infra.confidence_alarm import LOW_CONFIDENCE, PREDICTIONS, VERSION_DIMENSION
 from infra.drift_check import DriftCheck
 
 WIDTH = 8  # three graphs a row (the grid is 24 wide)
@@ -41,6 +42,7 @@ class ServiceDashboard(Construct):
         shadow_run: str | None,
         dashboard_name: str,
         labelled: bool = False,
+        serving_namespace: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -112,6 +114,30 @@ class ServiceDashboard(Construct):
                     ],
                 )
             )
+            if serving_namespace is not None:
+                # The request log's sums per version (infra/confidence_alarm.py): the new
+                # version's hedging beside the old one's, as its own canary alarm reads it.
+                widgets.append(
+                    graph(
+                        "Canary: predictions below the confidence floor, by version",
+                        [
+                            search(
+                                f"{{{serving_namespace},{VERSION_DIMENSION}}} "
+                                f'MetricName="{LOW_CONFIDENCE}"',
+                                "Sum",
+                                "below the floor",
+                            )
+                        ],
+                        right=[
+                            search(
+                                f"{{{serving_namespace},{VERSION_DIMENSION}}} "
+                                f'MetricName="{PREDICTIONS}"',
+                                "Sum",
+                                "predictions",
+                            )
+                        ],
+                    )
+                )
         if shadow_run is not None:
             compared, agreed = (
                 cloudwatch.Metric(

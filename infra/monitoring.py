@@ -112,7 +112,13 @@ def add_monitoring(
         alias_name=service.alias.alias_name if service.alias is not None else None,
         drift=drift,
         drift_threshold=config.drift_psi_threshold,
-        alarms=[*alarms.alarms, *(canary.alarms[-1:] if canary is not None else [])],
+        alarms=[*alarms.alarms, *(canary.own_alarms if canary is not None else [])],
+        # Only a canary sums the request log per version.
+        serving_namespace=(
+            alarms.low_confidence_share.namespace
+            if canary is not None and alarms.low_confidence_share is not None
+            else None
+        ),
         namespace=config.monitoring_namespace,
         shadow_run=config.shadow_run,
         labelled=config.batch_scoring,

@@ -139,6 +139,7 @@ class SentimentStack(Stack):
                 traffic_shift=config.traffic_shift,
                 # Throttles say the account is short of concurrency, not that the version is bad.
                 alarms=release_alarms,
+                low_confidence=alarms.low_confidence_share,
             )
         add_monitoring(
             self,

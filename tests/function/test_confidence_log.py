@@ -66,6 +66,8 @@ def _low_confidence_by_route(
     floor: str, bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[dict[str, object], list[float]]:
     monkeypatch.setenv("CONFIDENCE_FLOOR", floor)
+    # Lambda sets it in every environment; a canary's alarm splits the counts by it.
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_VERSION", "7")
     settings = Settings(model_uri=str(bundle), model_cache_dir=tmp_path)
     assert settings.confidence_floor == float(floor)
     with (
@@ -88,6 +90,7 @@ def _low_confidence_by_route(
         "/models/{model_id:path}",
         "/health",
     ]
+    assert {line["function_version"] for line in lines} == {"7"}
     for line in lines[:3]:
         assert line["batch_size"] == len(TEXTS)
         assert all(text not in json.dumps(line) for text in TEXTS)

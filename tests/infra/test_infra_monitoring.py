@@ -133,12 +133,15 @@ def test_the_dashboard_shows_the_service_on_one_screen(default: Any, monitoring:
         ):
             assert needle in body, needle
         assert ("ExecutedVersion" in body) is canary
+        # The request log's sums per version, beside the invocations, only under a canary.
+        assert ("{SentimentApi/Serving,ExecutedVersion}" in body) is canary
         assert ("shadow_agreed" in body) is canary
         drift_alarm = _logical_id(synth, "AWS::CloudWatch::Alarm", "DriftAlarm")
         assert drift_alarm in body  # in the alarm status widget
         assert "DashboardName" in synth.outputs
-    canary_alarm = _logical_id(monitoring, "AWS::CloudWatch::Alarm", "ReleaseNewVersionErrors")
-    assert canary_alarm in json.dumps(monitoring.one("AWS::CloudWatch::Dashboard"))
+    for own in ("ReleaseNewVersionErrors", "ReleaseNewVersionLowConfidence"):
+        canary_alarm = _logical_id(monitoring, "AWS::CloudWatch::Alarm", own)
+        assert canary_alarm in json.dumps(monitoring.one("AWS::CloudWatch::Dashboard"))
 
 
 def test_bad_monitoring_context_stops_synth() -> None:

@@ -108,6 +108,7 @@ def test_canary_rolls_back_on_the_service_alarms(release: Any) -> None:
             "AlarmsFunctionErrors",
             "AlarmsLowConfidenceAlarm",
             "ReleaseNewVersionErrors",
+            "ReleaseNewVersionLowConfidence",
         )
     }
     assert alarms == expected
