@@ -19,6 +19,12 @@ from bench.lambda_emulator import Emulator
 from contract.bundle import read_manifest
 from contract.storage import publish_bundle
 from function.image.assemble import AssembleError, bake_bundle
+from function.logs import (
+    LOW_CONFIDENCE_FIELD,
+    PREDICTIONS_FIELD,
+    REQUEST_LOGGER,
+    VERSION_FIELD,
+)
 from tests.events import EVENTS, api_response, check_event
 
 REPO = Path(__file__).resolve().parents[2]
@@ -163,3 +169,20 @@ def test_a_tampered_bundle_fails_the_bake(
 ) -> None:
     with pytest.raises(AssembleError, match=r"model\.onnx: sha256"):
         bake_bundle(tampered_bundle, lambda_dirs[0], str(python312), dest=tmp_path / "model")
+
+
+def test_the_request_log_line_has_what_the_metric_filters_read(emulator: Emulator) -> None:
+    """The stack's metric filters (infra/confidence_alarm.py) read the request log's JSON line
+    as the runtime prints it: the logger, the two numeric sums, and, as the per-version
+    dimension, the Lambda version the runtime set (the emulator, like Lambda's $LATEST)."""
+    before = len(emulator.log().splitlines())
+    status, payload = emulator.invoke(event("apigw-v2-predict.json"))
+    assert status == 200 and payload["statusCode"] == 200
+    request_id = emulator.reports[-1].request_id
+    lines = [json.loads(x) for x in emulator.log().splitlines()[before:] if x.startswith("{")]
+    (line,) = [x for x in lines if x.get("logger") == REQUEST_LOGGER]
+    assert line["request_id"] == request_id
+    predicted = len(response_body(payload)["predictions"])
+    assert line[PREDICTIONS_FIELD] == predicted
+    assert isinstance(line[LOW_CONFIDENCE_FIELD], int) and line[LOW_CONFIDENCE_FIELD] >= 0
+    assert line[VERSION_FIELD] == "$LATEST"
