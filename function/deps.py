@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from function.config import Settings
 from function.errors import ApiError
-from function.loader import ModelState, Predictor
+from function.loader import ModelState, Predictor, reload_if_due
 from function.setting_bounds import EXPLAIN_TOP_K_DEFAULT
 
 
@@ -19,12 +20,24 @@ def app_settings(request: Request) -> Settings:
 
 
 def get_model_state(request: Request) -> ModelState:
-    return request.app.state.model
+    """The environment's model; without one, a fresh try at loading it once one is due."""
+    state: ModelState = request.app.state.model
+    if not state.ready:
+        state = request.app.state.model = reload_if_due(request.app.state.settings, state)
+    return state
+
+
+def retry_after(state: ModelState) -> dict[str, str]:
+    """A 503's Retry-After: when this environment tries its model again (none if it never)."""
+    due = state.retry_in()
+    return {} if due is None else {"retry-after": str(max(1, math.ceil(due)))}
 
 
 def get_predictor(state: Annotated[ModelState, Depends(get_model_state)]) -> Predictor:
     if state.predictor is None:
-        raise ApiError(503, f"no verified model is loaded: {state.error}")
+        raise ApiError(
+            503, f"no verified model is loaded: {state.error}", headers=retry_after(state)
+        )
     return state.predictor
 
 

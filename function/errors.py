@@ -29,16 +29,28 @@ OBJECT_EXPECTED = ("model_attributes_type", "dict_type", "model_type")
 
 
 class ApiError(Exception):
-    def __init__(self, status_code: int, error: str, error_type: str | None = None) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        error: str,
+        error_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(error)
         self.status_code = status_code
         self.error = error
         self.error_type = error_type or ERROR_TYPES.get(status_code, "error")
+        self.headers = headers
 
 
-def error_response(status_code: int, error: str, error_type: str | None = None) -> JSONResponse:
+def error_response(
+    status_code: int,
+    error: str,
+    error_type: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = {"error": error, "error_type": error_type or ERROR_TYPES.get(status_code, "error")}
-    return JSONResponse(body, status_code=status_code)
+    return JSONResponse(body, status_code=status_code, headers=headers)
 
 
 def _describe(errors: list[Any]) -> str:
@@ -61,7 +73,7 @@ def _describe(errors: list[Any]) -> str:
 
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status_code, exc.error, exc.error_type)
+    return error_response(exc.status_code, exc.error, exc.error_type, exc.headers)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

@@ -2,6 +2,9 @@
 
 A bundle that cannot be fetched or fails verification, or an environment the settings refuse, is
 never served: the app still starts, `/health` reports the reason and predictions answer 503 with it.
+A failed fetch or bundle is tried again while the environment lives (`reload_if_due`): S3 that
+timed out at init, or a run published after it, is served without waiting for Lambda to replace
+the environment. A refused environment is not: its settings cannot change under it.
 
 Torch-free on purpose: onnxruntime + tokenizers start several times faster than torch +
 transformers (README, "Measured"), and a Lambda cold start pays that on every new container.
@@ -11,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from contract.bundle import BundleError, Manifest, read_manifest
@@ -27,6 +31,11 @@ from function.config import Settings
 log = logging.getLogger(__name__)
 
 NO_MODEL_URI = "MODEL_URI is not set; point it at a bundle directory or an s3:// run or latest.json"
+# A failed load is tried again by the first request (or /health) that comes RETRY_FIRST_S after
+# it, then after twice as long each time, up to RETRY_MAX_S apart: a transient S3 error heals
+# within seconds, and a bundle that stays broken costs an environment at most 4 fetches an hour.
+RETRY_FIRST_S = 15.0
+RETRY_MAX_S = 900.0
 
 
 @dataclass(frozen=True)
@@ -108,15 +117,47 @@ class Predictor:
 
 @dataclass(frozen=True)
 class ModelState:
-    """Either a ready predictor or the reason there is none."""
+    """Either a ready predictor or the reason there is none, and whether to try again."""
 
     source: str
     predictor: Predictor | None = None
     error: str | None = None
+    retryable: bool = False  # the fetch or the bundle failed (not the environment)
+    attempts: int = 1
+    failed_at: float = 0.0  # time.monotonic() when the last attempt failed
 
     @property
     def ready(self) -> bool:
         return self.predictor is not None
+
+    def retry_in(self, now: float | None = None) -> float | None:
+        """Seconds until a failed load may be tried again (0: now); None if it never is."""
+        if self.predictor is not None or not self.retryable:
+            return None
+        wait = min(RETRY_FIRST_S * 2 ** (self.attempts - 1), RETRY_MAX_S)
+        now = time.monotonic() if now is None else now
+        return max(0.0, self.failed_at + wait - now)
+
+
+_reloading = threading.Lock()
+
+
+def reload_if_due(settings: Settings, state: ModelState) -> ModelState:
+    """`state`, or a fresh `load_model` when `state` failed and its next try is due. One try at a
+    time: a request that finds another one under way goes on with `state` (and its 503)."""
+    due = state.retry_in()
+    if due is None or due > 0 or not _reloading.acquire(blocking=False):
+        return state
+    try:
+        log.info(
+            "model load retried", extra={"model_uri": state.source, "attempt": state.attempts + 1}
+        )
+        fresh = load_model(settings)
+        if fresh.ready:
+            return fresh
+        return replace(fresh, attempts=state.attempts + 1)
+    finally:
+        _reloading.release()
 
 
 def load_model(settings: Settings, *, refused: str | None = None) -> ModelState:
@@ -152,7 +193,7 @@ def load_model(settings: Settings, *, refused: str | None = None) -> ModelState:
         )
         return ModelState(source=uri, predictor=predictor)
     log.error("model not loaded", extra={"model_uri": uri, "reason": reason})
-    return ModelState(source=uri, error=reason)
+    return ModelState(source=uri, error=reason, retryable=True, failed_at=time.monotonic())
 
 
 def load_model_in_background(

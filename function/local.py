@@ -10,6 +10,7 @@ import sys
 import uvicorn
 
 from function.config import get_settings
+from function.loader import RETRY_FIRST_S
 from function.main import create_app
 
 log = logging.getLogger("function.local")
@@ -53,7 +54,12 @@ def main() -> None:
             precision += f": {predictor.manifest.precision_reason}"
         message = EXAMPLE.format(base=base, version=predictor.version, precision=precision)
     else:
-        message = f"Serving on {base} WITHOUT a model (every prediction answers 503): {state.error}"
+        again = (
+            "" if state.retry_in() is None else f"; a request tries again after {RETRY_FIRST_S:g} s"
+        )
+        message = (
+            f"Serving on {base} WITHOUT a model (predictions answer 503{again}): {state.error}"
+        )
         log.error("%s", message)
     # Our middleware logs each request as JSON; uvicorn's access log would repeat it as text.
     config = uvicorn.Config(

@@ -16,11 +16,21 @@ from function.errors import ApiError
 from function.loader import Explained, Predictor
 from function.schemas import ErrorBody
 
+# Sent while the model that failed to load is to be tried again (function/loader.py).
+RETRY_AFTER = {
+    "description": "Seconds until this environment tries to load its model again; absent when "
+    "it never will (a refused environment)",
+    "schema": {"type": "integer", "minimum": 1},
+}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "Over a limit (bytes, texts, characters or windows)."},
     415: {"model": ErrorBody, "description": "The body is not JSON."},
     422: {"model": ErrorBody, "description": "Invalid input."},
-    503: {"model": ErrorBody, "description": "No verified model is loaded."},
+    503: {
+        "model": ErrorBody,
+        "description": "No verified model is loaded.",
+        "headers": {"Retry-After": RETRY_AFTER},
+    },
 }
 
 

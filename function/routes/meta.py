@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from function.deps import ModelStateDep, PredictorDep
-from function.routes.common import ERROR_RESPONSES
+from function.deps import ModelStateDep, PredictorDep, retry_after
+from function.routes.common import ERROR_RESPONSES, RETRY_AFTER
 from function.schemas import Health, ModelInfo
 
 router = APIRouter(tags=["model"])
@@ -15,7 +15,13 @@ router = APIRouter(tags=["model"])
 @router.get(
     "/health",
     response_model=Health,
-    responses={503: {"model": Health, "description": "Alive, but no verified model."}},
+    responses={
+        503: {
+            "model": Health,
+            "description": "Alive, but no verified model.",
+            "headers": {"Retry-After": RETRY_AFTER},
+        }
+    },
     summary="Liveness and readiness: 200 once a verified model is loaded, 503 with the reason",
 )
 def health(state: ModelStateDep) -> JSONResponse:
@@ -23,7 +29,7 @@ def health(state: ModelStateDep) -> JSONResponse:
         body = Health(
             status="unavailable", ready=False, error=state.error, error_type="model_unavailable"
         )
-        return JSONResponse(body.model_dump(), status_code=503)
+        return JSONResponse(body.model_dump(), status_code=503, headers=retry_after(state))
     body = Health(status="ok", ready=True, model_version=state.predictor.version)
     return JSONResponse(body.model_dump())
 

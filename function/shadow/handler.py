@@ -18,7 +18,7 @@ from typing import Any
 from contract.encoder import STRATEGIES
 from function.config import load_settings
 from function.emf import emf_fields
-from function.loader import load_model
+from function.loader import load_model, reload_if_due
 from function.logs import configure_logging
 from function.shadow.comparison import CANDIDATE_DIMENSION, LiveAnswer, compare
 
@@ -70,6 +70,9 @@ class Copy:
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
+    global _state
+    if _state.predictor is None:
+        _state = reload_if_due(settings, _state)  # a candidate that S3 failed at init
     if _state.predictor is None:
         log.error("shadow copy not compared", extra={"reason": f"no model: {_state.error}"})
         return {"error": f"no verified candidate model is loaded: {_state.error}"}

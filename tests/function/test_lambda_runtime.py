@@ -8,6 +8,7 @@ emulator benchmark's smoke run reuses them."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from tests.events import EVENTS, api_response, check_event
 
 REPO = Path(__file__).resolve().parents[2]
 AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +188,44 @@ def test_the_request_log_line_has_what_the_metric_filters_read(emulator: Emulato
     assert line[PREDICTIONS_FIELD] == predicted
     assert isinstance(line[LOW_CONFIDENCE_FIELD], int) and line[LOW_CONFIDENCE_FIELD] >= 0
     assert line[VERSION_FIELD] == "$LATEST"
+
+
+def test_a_run_published_after_init_is_served_by_the_same_environment(
+    rie: Path,
+    python312: Path,
+    lambda_dirs: tuple[Path, Path],
+    s3_server: str,
+    tiny_bundle: Path,
+    tmp_path: Path,
+) -> None:
+    """A dev stack deployed before its first run (runbook step 2), then the run published: the
+    warm environment that answered 503 serves it once its next try is due (Retry-After), with no
+    second init, under the real runtime and the function's own retry timing."""
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1", **_KEYS)
+    client.create_bucket(Bucket="lambda-runtime-late")
+    task_root, runtime = lambda_dirs
+    env = {
+        **AWS,
+        "MODEL_URI": "s3://lambda-runtime-late/models/latest.json",
+        "MODEL_CACHE_DIR": str(tmp_path / "cache"),
+        "AWS_ENDPOINT_URL": s3_server,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    with Emulator(rie, python312, task_root, runtime, env) as emu:
+        _, payload = emu.invoke(event("apigw-v2-health.json"))
+        assert payload["statusCode"] == 503, emu.log()[-3000:]
+        wait = int(headers_of(payload)["retry-after"])
+        assert 1 <= wait <= 15  # RETRY_FIRST_S after the failed load at init
+        run_id = read_manifest(tiny_bundle).run_id
+        publish_bundle(
+            tiny_bundle,
+            "s3://lambda-runtime-late/models",
+            run_id,
+            update_latest=True,
+            client=client,
+        )
+        time.sleep(wait + 0.5)
+        _, payload = emu.invoke(event("apigw-v2-health.json"))
+        assert payload["statusCode"] == 200, (payload, emu.log()[-3000:])
+        assert response_body(payload)["model_version"] == run_id
+        assert emu.init_count == 1
