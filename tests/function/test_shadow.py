@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ import httpx
 import pytest
 
 from contract.bundle import read_manifest
+from function import loader
 from function.config import Settings, get_settings
 from function.loader import Predictor
 from function.logs import JsonFormatter
@@ -147,3 +150,30 @@ def test_the_receiver_refuses_a_malformed_copy_with_the_reason(
 ) -> None:
     result = receiver.handler(change(a_copy(predictor, TEXTS[:2])), None)  # type: ignore[operator]
     assert says in result["error"]
+
+
+def test_a_receiver_started_without_its_candidate_loads_it_once_due(
+    tiny_bundle: Path,
+    predictor: Predictor,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A receiver whose candidate could not be read at init (S3 failing, say) does not stay
+    blind for the environment's life: its next copy after the retry is due loads it."""
+    later = tmp_path / "candidate"
+    monkeypatch.setenv("MODEL_URI", str(later))
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "cache"))
+    get_settings.cache_clear()
+    sys.modules.pop("function.shadow.handler", None)
+    try:
+        receiver = importlib.import_module("function.shadow.handler")
+        copy = a_copy(predictor, TEXTS[:2])
+        assert "no verified candidate model is loaded" in receiver.handler(copy, None)["error"]
+        shutil.copytree(tiny_bundle, later, copy_function=os.link)  # hard links: no copy
+        assert "no verified candidate model" in receiver.handler(copy, None)["error"]  # not due
+        monkeypatch.setattr(loader, "RETRY_FIRST_S", 0.0)
+        result = receiver.handler(copy, None)
+        assert result["candidate"] == predictor.version and result["shadow_compared"] == 2
+    finally:
+        sys.modules.pop("function.shadow.handler", None)
+        get_settings.cache_clear()
