@@ -165,3 +165,17 @@ def test_a_canary_refuses_a_moving_pointer() -> None:
     assert config(modelUri="s3://other-bucket/models/run-7").pinned_run == "run-7"
     with pytest.raises(ConfigError, match="'trafficShift'"):  # a runs root follows latest.json
         config(modelUri="models/", trafficShift="AllAtOnce")
+
+
+@pytest.mark.parametrize("variant", ["release", "monitoring"])
+def test_no_deployment_group_holds_more_alarms_than_codedeploy_takes(
+    variant: str, request: pytest.FixtureRequest
+) -> None:
+    """CodeDeploy refuses an 11th alarm on a deployment group (AlarmsLimitExceededException;
+    CloudFormation's AlarmConfiguration: "a maximum of 10 alarms"), and would fail the deploy.
+    The release and monitoring stacks (a canary, the floor on, every alarm) hold the most."""
+    synth: Any = request.getfixturevalue(variant)
+    (group,) = synth.of_type("AWS::CodeDeploy::DeploymentGroup").values()
+    alarms = group["Properties"]["AlarmConfiguration"]["Alarms"]
+    assert len(alarms) == 6  # 5xx, p99, errors, low confidence; the new version's two
+    assert len({json.dumps(a, sort_keys=True) for a in alarms}) == len(alarms) <= 10
