@@ -6,9 +6,11 @@ CloudWatch's metric math documents it, and its chance of firing computed exactly
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable
+from types import CodeType
 from typing import Any
 
 import numpy as np
@@ -196,6 +198,15 @@ def test_the_new_version_alarm_reads_its_own_minutes_and_rolls_it_back(release: 
     )
 
 
+@functools.cache
+def _compiled(expression: str) -> tuple[CodeType, frozenset[str], frozenset[str]]:
+    """A metric-math expression as Python: its code, the ids it reads, and those it FILLs."""
+    source = expression.replace("^", "**").replace("IF(", "if_(").replace("FILL(", "fill(")
+    names = frozenset(re.findall(r"\b[a-z_]+\b", source)) - {"if_", "fill"}
+    filled = frozenset(n for n in names if f"fill({n}" in source)
+    return compile(source, "<metric math>", "eval"), names, filled
+
+
 def _evaluate(metrics: list[dict[str, Any]], data: dict[str, float | None]) -> float | None:
     """One minute of the alarm's metric math, as CloudWatch documents it: a missing data point
     is None, division by zero drops the point, FILL(x, v) fills a missing x, IF(c, x) without a
@@ -211,11 +222,9 @@ def _evaluate(metrics: list[dict[str, Any]], data: dict[str, float | None]) -> f
 
     def value(metric_id: str) -> float | None:
         if metric_id not in values:
-            code = expressions[metric_id].replace("^", "**")
-            code = code.replace("IF(", "if_(").replace("FILL(", "fill(")
-            names = set(re.findall(r"\b[a-z_]+\b", code)) - {"if_", "fill"}
+            code, names, filled = _compiled(expressions[metric_id])
             scope = {n: value(n) for n in names}
-            if any(v is None for k, v in scope.items() if f"fill({k}" not in code):
+            if any(v is None for k, v in scope.items() if k not in filled):
                 values[metric_id] = None  # a missing operand (not FILLed): no point
             else:
                 try:
