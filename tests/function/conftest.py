@@ -3,11 +3,12 @@ uvicorn server on a free loopback port."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +20,23 @@ from fastapi.testclient import TestClient
 from function.config import Settings
 from function.main import create_app
 from tests.conftest import free_port
+
+
+@contextmanager
+def log_records(
+    name: str, convert: Callable[[logging.LogRecord], object] = lambda record: record
+) -> Iterator[list]:
+    """What logger `name` emits meanwhile, each record through `convert`, as it is emitted (the
+    function's loggers do not propagate to the root logger that caplog listens on)."""
+    records: list = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(convert(record))  # type: ignore[method-assign]
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
 
 
 @pytest.fixture(scope="session")

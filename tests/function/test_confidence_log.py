@@ -5,10 +5,8 @@ prediction route, with the floor read from the environment as Lambda sets it."""
 from __future__ import annotations
 
 import json
-import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
@@ -17,7 +15,7 @@ import pytest
 from function.config import Settings
 from function.logs import JsonFormatter
 from function.main import create_app
-from tests.function.conftest import serve
+from tests.function.conftest import log_records, serve
 
 # Mixed sentiment and length, so the tiny model's top scores spread out.
 TEXTS = [
@@ -35,19 +33,10 @@ def _body(route: str) -> dict[str, object]:
     return {"text": TEXTS} if route == "/predict" else {"inputs": TEXTS}
 
 
-@contextmanager
-def _request_lines() -> Iterator[list[dict[str, object]]]:
+def _request_lines() -> AbstractContextManager[list[dict[str, object]]]:
     """The request log's JSON lines, as the function writes them to stdout."""
-    lines: list[dict[str, object]] = []
     formatter = JsonFormatter()
-    handler = logging.Handler()
-    handler.emit = lambda record: lines.append(json.loads(formatter.format(record)))  # type: ignore[method-assign]
-    logger = logging.getLogger("function.request")
-    logger.addHandler(handler)
-    try:
-        yield lines
-    finally:
-        logger.removeHandler(handler)
+    return log_records("function.request", lambda record: json.loads(formatter.format(record)))
 
 
 def _wait_for(lines: list[dict[str, object]], count: int) -> None:

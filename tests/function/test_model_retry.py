@@ -21,7 +21,7 @@ from function import loader
 from function.config import Settings
 from function.loader import RETRY_MAX_S, ModelState, load_model
 from function.main import create_app
-from tests.function.conftest import serve
+from tests.function.conftest import log_records, serve
 
 FIRST = 0.4  # RETRY_FIRST_S for these tests (15 s in the function): the backoff, scaled down
 
@@ -42,18 +42,10 @@ def test_a_ready_or_refused_state_is_never_tried_again() -> None:
 
 @contextmanager
 def _retries_logged() -> Iterator[list[logging.LogRecord]]:
-    """The loader's "model load retried" records (the function's loggers do not propagate to
-    the root logger that caplog listens on)."""
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler(logging.INFO)
-    handler.emit = records.append  # type: ignore[method-assign]
-    logger = logging.getLogger("function.loader")
-    logger.addHandler(handler)
-    try:
+    """The loader's "model load retried" records."""
+    with log_records("function.loader") as records:
         yield records
-    finally:
-        logger.removeHandler(handler)
-        records[:] = [r for r in records if r.getMessage() == "model load retried"]
+    records[:] = [r for r in records if r.getMessage() == "model load retried"]
 
 
 def _wait_ready(http: httpx.Client, within: float) -> httpx.Response:
