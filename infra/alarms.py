@@ -87,8 +87,7 @@ class ServiceAlarms(Construct):
             treat_missing_data=missing,
         )
         self.alarms = [self.server_error_rate, self.latency, self.throttles, self.errors]
-        self.low_confidence: cloudwatch.Alarm | None = None
-        # Its filters, which a canary also splits by version (CanaryDeployment).
+        # The alarm and its filters, which a canary also splits by version (CanaryDeployment).
         self.low_confidence_share: LowConfidenceShare | None = None
         if confidence_floor > 0:
             self.low_confidence_share = LowConfidenceShare(
@@ -99,8 +98,7 @@ class ServiceAlarms(Construct):
                 floor=confidence_floor,
                 period=PERIOD,
             )
-            self.low_confidence = self.low_confidence_share.alarm
-            self.alarms.append(self.low_confidence)
+            self.alarms.append(self.low_confidence_share.alarm)
 
         self.topic: sns.Topic | None = None
         if notify or email:

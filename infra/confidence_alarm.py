@@ -58,7 +58,6 @@ class LowConfidenceShare(Construct):
         period: Duration,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.period = period
         self.log_group = log_group
         self.threshold_percent = threshold_percent
         self.floor = floor

@@ -130,8 +130,8 @@ class SentimentStack(Stack):
         if live_alias:
             assert service.alias is not None  # live_alias=True made it
             release_alarms = [alarms.server_error_rate, alarms.latency, alarms.errors]
-            if alarms.low_confidence is not None:
-                release_alarms.append(alarms.low_confidence)
+            if alarms.low_confidence_share is not None:
+                release_alarms.append(alarms.low_confidence_share.alarm)
             release = CanaryDeployment(
                 self,
                 "Release",

@@ -71,8 +71,7 @@ class Copy:
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
     global _state
-    if _state.predictor is None:
-        _state = reload_if_due(settings, _state)  # a candidate that S3 failed at init
+    _state = reload_if_due(settings, _state)  # a candidate that S3 failed at init, once due
     if _state.predictor is None:
         log.error("shadow copy not compared", extra={"reason": f"no model: {_state.error}"})
         return {"error": f"no verified candidate model is loaded: {_state.error}"}
